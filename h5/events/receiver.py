@@ -1,0 +1,3 @@
+"""The card event receiver (placeholder until it is built)."""
+
+routes: list = []

@@ -1,0 +1,3 @@
+"""The landing page (placeholder until it is built)."""
+
+routes: list = []

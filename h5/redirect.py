@@ -1,0 +1,3 @@
+"""The custom-entry redirect handler (placeholder until it is built)."""
+
+routes: list = []
