@@ -1,0 +1,95 @@
+"""The SQLite and Redis stores behave the same for values, expiry and locks."""
+
+import asyncio
+import secrets
+import time
+
+import pytest
+import redis
+
+from h5.store import StoreURLError, open_store
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_available() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    if not _redis_available():
+        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    return REDIS_URL
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_store_values_and_expiry(store_url):
+    async def scenario():
+        store = open_store(store_url)
+        key = "test:" + secrets.token_hex(4)
+        try:
+            assert await store.get(key) is None
+            await store.set(key, "第一", ttl=0.2)
+            assert await store.get(key) == "第一"
+            assert not await store.add(key, "second")
+            await asyncio.sleep(0.3)
+            assert await store.get(key) is None
+            assert await store.add(key, "second")
+            assert await store.get(key) == "second"
+            await store.delete(key)
+            assert await store.get(key) is None
+        finally:
+            await store.close()
+
+    run(scenario())
+
+
+def test_lock_released_only_by_owner(store_url):
+    async def scenario():
+        store = open_store(store_url)
+        name = "test-lock:" + secrets.token_hex(4)
+        try:
+            assert await store.acquire_lock(name, "owner-a", ttl=5)
+            assert not await store.acquire_lock(name, "owner-b", ttl=5)
+            await store.release_lock(name, "owner-b")
+            assert not await store.acquire_lock(name, "owner-b", ttl=5)
+            await store.release_lock(name, "owner-a")
+            assert await store.acquire_lock(name, "owner-b", ttl=5)
+            await store.release_lock(name, "owner-b")
+        finally:
+            await store.close()
+
+    run(scenario())
+
+
+def test_lock_expires(store_url):
+    async def scenario():
+        store = open_store(store_url)
+        name = "test-lock:" + secrets.token_hex(4)
+        try:
+            assert await store.acquire_lock(name, "crashed-owner", ttl=0.2)
+            started = time.monotonic()
+            while not await store.acquire_lock(name, "next-owner", ttl=5):
+                assert time.monotonic() - started < 5
+                await asyncio.sleep(0.05)
+            await store.release_lock(name, "next-owner")
+        finally:
+            await store.close()
+
+    run(scenario())
+
+
+def test_unknown_store_url_names_the_setting():
+    with pytest.raises(StoreURLError) as raised:
+        open_store("mysql://localhost/wxcard")
+    assert "WXCARD_STORE" in str(raised.value)
+    assert "sqlite:///" in str(raised.value)
