@@ -1,6 +1,6 @@
 """Stores for shared state. ``open_store`` picks one from a ``WXCARD_STORE`` URL."""
 
-from h5.store.base import Store, StoreURLError
+from h5.store.base import Delivery, Store, StoredEvent, StoreURLError
 
 
 def open_store(url: str) -> Store:
@@ -18,4 +18,4 @@ def open_store(url: str) -> Store:
     )
 
 
-__all__ = ["Store", "StoreURLError", "open_store"]
+__all__ = ["Delivery", "Store", "StoredEvent", "StoreURLError", "open_store"]

@@ -7,6 +7,8 @@ interchangeable. Keys are plain text; values are text (JSON where structured).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
 
 
 class Store(ABC):
@@ -44,6 +46,68 @@ class Store(ABC):
 
     async def close(self) -> None:
         """Release connections; the default has none."""
+
+    # Pushed events and their delivery outbox. ``add_event`` writes the event and, when
+    # asked, its outbox entry in one atomic step, so a stored event is never left without
+    # the delivery that a configured webhook expects.
+
+    @abstractmethod
+    async def add_event(self, event_id: str, fields: dict[str, Any], received_at: float, forward: bool) -> bool:
+        """Store a pushed event under ``event_id`` unless that id is already stored; return whether it was new.
+
+        ``fields`` is the push with Weixin's field names (JSON-serializable). With
+        ``forward`` a new event also gets an outbox entry due at ``received_at``.
+        """
+
+    @abstractmethod
+    async def get_event(self, event_id: str) -> StoredEvent | None:
+        """Return the stored event ``event_id``, or None."""
+
+    @abstractmethod
+    async def list_events(
+        self, event_type: str | None = None, card_id: str | None = None, since: float | None = None
+    ) -> list[StoredEvent]:
+        """Return stored events, oldest received first, filtered by Event, CardId and received time."""
+
+    @abstractmethod
+    async def claim_deliveries(self, now: float, lease: float, limit: int = 20) -> list[Delivery]:
+        """Return up to ``limit`` outbox entries due at ``now`` and postpone each by ``lease`` seconds.
+
+        Claiming is atomic, so two workers on one store do not deliver the same entry at
+        once, and an entry whose worker died becomes due again when the lease ends.
+        """
+
+    @abstractmethod
+    async def reschedule_delivery(self, event_id: str, attempts: int, next_attempt_at: float, error: str) -> None:
+        """Record a failed delivery attempt and when to try again."""
+
+    @abstractmethod
+    async def finish_delivery(self, event_id: str, delivered_at: float) -> None:
+        """Remove the outbox entry of a delivered event and record when it was delivered."""
+
+    @abstractmethod
+    async def pending_deliveries(self) -> list[Delivery]:
+        """Return every outbox entry not yet delivered, soonest due first."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A pushed event as stored: its id, when it was received, its Weixin fields."""
+
+    event_id: str
+    received_at: float
+    fields: dict[str, Any]
+    delivered_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox entry: the event to forward, attempts so far, when it is next due and the last error."""
+
+    event_id: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str = ""
 
 
 class StoreURLError(ValueError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from h5.store.base import Store
+from h5.store.base import Delivery, Store, StoredEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -20,6 +21,27 @@ CREATE TABLE IF NOT EXISTS locks (
     owner TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+"""
+
+# Pushed events, one row per distinct push; ``event_id`` is derived from the dedup key.
+# ``outbox`` holds the events still to be forwarded to the merchant's webhook.
+_EVENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    card_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    delivered_at REAL,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    event_id TEXT PRIMARY KEY REFERENCES events (event_id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS outbox_next_attempt_at ON outbox (next_attempt_at);
 """
 
 
@@ -40,6 +62,7 @@ class SQLiteStore(Store):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(_EVENT_SCHEMA)
 
     def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Run one statement in its own transaction and return its rows."""
@@ -103,3 +126,83 @@ class SQLiteStore(Store):
     async def close(self) -> None:
         with self._mutex:
             self._db.close()
+
+    async def add_event(self, event_id: str, fields: dict, received_at: float, forward: bool) -> bool:
+        row = (
+            event_id,
+            str(fields.get("Event", "")),
+            str(fields.get("CardId", "")),
+            received_at,
+            json.dumps(fields, ensure_ascii=False, sort_keys=True),
+        )
+
+        def insert_if_new(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO events (event_id, event, card_id, received_at, fields) VALUES (?, ?, ?, ?, ?)", row
+            )
+            if cursor.rowcount != 1:
+                return False
+            if forward:
+                db.execute("INSERT INTO outbox (event_id, next_attempt_at) VALUES (?, ?)", (event_id, received_at))
+            return True
+
+        return bool(self.transaction(insert_if_new))
+
+    async def get_event(self, event_id: str) -> StoredEvent | None:
+        rows = self.execute(
+            "SELECT event_id, received_at, fields, delivered_at FROM events WHERE event_id = ?", (event_id,)
+        )
+        return _stored_event(rows[0]) if rows else None
+
+    async def list_events(
+        self, event_type: str | None = None, card_id: str | None = None, since: float | None = None
+    ) -> list[StoredEvent]:
+        sql = "SELECT event_id, received_at, fields, delivered_at FROM events WHERE 1 = 1"
+        params: list = []
+        if event_type is not None:
+            sql += " AND event = ?"
+            params.append(event_type)
+        if card_id is not None:
+            sql += " AND card_id = ?"
+            params.append(card_id)
+        if since is not None:
+            sql += " AND received_at >= ?"
+            params.append(since)
+        sql += " ORDER BY received_at, rowid"
+        return [_stored_event(row) for row in self.execute(sql, tuple(params))]
+
+    async def claim_deliveries(self, now: float, lease: float, limit: int = 20) -> list[Delivery]:
+        def claim(db: sqlite3.Connection) -> list[Delivery]:
+            rows = db.execute(
+                "SELECT event_id, attempts, next_attempt_at, last_error FROM outbox"
+                " WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE outbox SET next_attempt_at = ? WHERE event_id = ?", [(now + lease, row[0]) for row in rows]
+            )
+            return [Delivery(row[0], row[1], row[2], row[3]) for row in rows]
+
+        return list(self.transaction(claim))
+
+    async def reschedule_delivery(self, event_id: str, attempts: int, next_attempt_at: float, error: str) -> None:
+        self.execute(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE event_id = ?",
+            (attempts, next_attempt_at, error, event_id),
+        )
+
+    async def finish_delivery(self, event_id: str, delivered_at: float) -> None:
+        def finish(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            db.execute("UPDATE events SET delivered_at = ? WHERE event_id = ?", (delivered_at, event_id))
+
+        self.transaction(finish)
+
+    async def pending_deliveries(self) -> list[Delivery]:
+        rows = self.execute("SELECT event_id, attempts, next_attempt_at, last_error FROM outbox ORDER BY next_attempt_at")
+        return [Delivery(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _stored_event(row: tuple) -> StoredEvent:
+    event_id, received_at, fields, delivered_at = row
+    return StoredEvent(event_id=event_id, received_at=received_at, fields=json.loads(fields), delivered_at=delivered_at)
