@@ -1,3 +1,215 @@
-"""The custom-entry redirect handler (placeholder until it is built)."""
+"""The custom-entry redirect: ``GET /cards/redirect`` turns an encrypt_code into a verified coupon.
 
-routes: list = []
+Weixin opens a card's custom URL with ``encrypt_code`` and ``card_id`` appended, plus
+``openid`` and, for member cards, ``outer_str``. Only the encrypt_code is protected by
+Weixin, so the handler decrypts it, asks ``card/code/get`` who owns the code and in which
+state, and checks the rest of the query against that answer. A usable coupon is handed
+over to the campaign's ``redirect_to`` in an encrypted, signed token, or shown on our own
+page when no ``redirect_to`` is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from h5 import handoff, merchant_api
+from h5.campaigns import Campaign, campaign_for_card
+from h5.context import AppContext
+from h5.encrypt_code import InvalidEncryptCode, encrypt_code_from_query
+from h5.errors import (
+    CodeNotFoundError,
+    CodeUnavailableError,
+    InvalidCardError,
+    InvalidEncryptCodeError,
+    QuotaError,
+    SystemBusyError,
+    WeixinAPIError,
+    WeixinError,
+    WeixinTransportError,
+)
+from h5.redirect_pages import PRIVATE_HEADERS, coupon_page, error_page, status_page
+from h5.weixin_types import CodeInfo
+
+logger = logging.getLogger(__name__)
+
+# Codes are string(20) in every code API; anything else from decrypt is garbage for a mangled input.
+_CODE = re.compile(r"[\x21-\x7e]{1,20}")
+_CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_OUTER_STR = 64
+
+UNUSABLE_STATUSES = {"CONSUMED", "EXPIRE", "DELETE", "UNAVAILABLE", "GIFTING", "GIFT_TIMEOUT"}
+
+
+class Rejected(Exception):
+    """Ends a redirect request with the error page of ``kind``; ``reason`` goes to the log."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{kind}: {reason}")
+
+
+@dataclass(frozen=True)
+class RedirectQuery:
+    """The query of a custom-entry URL; only ``encrypt_code`` is protected by Weixin."""
+
+    encrypt_code: str
+    card_id: str
+    openid: str
+    outer_str: str
+    campaign: str | None
+
+
+def mask_openid(openid: str) -> str:
+    """Return ``openid`` with all but its first and last four characters hidden, for logs."""
+    if len(openid) <= 8:
+        return "***"
+    return f"{openid[:4]}***{openid[-4:]}"
+
+
+def read_query(request: Request) -> RedirectQuery:
+    """Read and check the query; the encrypt_code comes from the raw query string, which keeps '+'."""
+    try:
+        encrypt_code = encrypt_code_from_query(request.scope.get("query_string", b""))
+    except InvalidEncryptCode as exc:
+        raise Rejected("bad_link", str(exc)) from None
+
+    params = request.query_params
+    card_id = params.get("card_id", "")
+    openid = params.get("openid", "")
+    outer_str = params.get("outer_str", "")
+    if not _CARD_ID.fullmatch(card_id):
+        raise Rejected("bad_link", f"card_id {card_id[:40]!r} is missing or not a card_id")
+    if not _OPENID.fullmatch(openid):
+        raise Rejected("bad_link", f"openid of {len(openid)} characters is missing or not an openid")
+    if len(outer_str) > _MAX_OUTER_STR:
+        raise Rejected("bad_link", f"outer_str is {len(outer_str)} characters long; at most {_MAX_OUTER_STR} are accepted")
+    return RedirectQuery(encrypt_code, card_id, openid, outer_str, params.get("campaign") or None)
+
+
+async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, CodeInfo]:
+    """Decrypt the code and return it with its ``card/code/get`` answer, after the ownership checks."""
+    code = await ctx.client.decrypt_code(query.encrypt_code)
+
+    # Weixin can answer errcode 0 with garbage for a mangled encrypt_code.
+    if not _CODE.fullmatch(code):
+        raise Rejected("invalid_code", f"card/code/decrypt returned a value of {len(code)} characters that is not a code")
+
+    info = await ctx.client.get_code(code, card_id=query.card_id, check_consume=False)
+    if info.card_id != query.card_id:
+        raise Rejected("wrong_card", f"the code belongs to card_id={info.card_id}, not to the query's card_id={query.card_id}")
+
+    # Weixin does not sign the openid in the URL, so only the owner from card/code/get counts.
+    if not hmac.compare_digest(info.openid.encode(), query.openid.encode()):
+        raise Rejected(
+            "wrong_owner",
+            f"the code's owner openid={mask_openid(info.openid)} differs from the query's openid={mask_openid(query.openid)}",
+        )
+    return code, info
+
+
+def handoff_url(campaign: Campaign, token: str) -> str:
+    """Return ``redirect_to`` of ``campaign`` with the hand-over token as its ``handoff`` parameter.
+
+    The target comes from the campaign file only, so no request can turn this into an open redirect.
+    """
+    assert campaign.redirect_to is not None
+    parts = urlsplit(campaign.redirect_to)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != handoff.TOKEN_PARAMETER]
+    query.append((handoff.TOKEN_PARAMETER, token))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+async def hand_over(ctx: AppContext, request: Request, query: RedirectQuery, code: str, info: CodeInfo) -> Response:
+    """Redirect a usable coupon to its campaign's merchant page, or show it on our own page."""
+    campaign = campaign_for_card(ctx.campaigns, query.card_id, query.campaign)
+    if campaign is None or campaign.redirect_to is None:
+        title, brand = await card_names(ctx, query.card_id)
+        logger.info("redirect showing coupon page card_id=%s openid=%s", query.card_id, mask_openid(info.openid))
+        return coupon_page(ctx, request, query.card_id, code, title, brand, info.user_card_status)
+
+    try:
+        token = handoff.issue(
+            query.card_id, code, info.openid, info.outer_str or query.outer_str, info.user_card_status,
+            secret_key=ctx.settings.secret_key,
+        )
+    except handoff.HandoffError as exc:
+        raise Rejected("not_configured", str(exc)) from None
+
+    logger.info(
+        "redirect handed over card_id=%s openid=%s campaign=%s", query.card_id, mask_openid(info.openid), campaign.name
+    )
+    return RedirectResponse(handoff_url(campaign, token), status_code=303, headers=PRIVATE_HEADERS)
+
+
+async def card_names(ctx: AppContext, card_id: str) -> tuple[str, str]:
+    """Return the card's title and brand name, or empty strings when ``card/get`` fails."""
+    try:
+        info = await ctx.card_info(card_id)
+    except WeixinError as exc:
+        logger.warning("redirect could not read card/get card_id=%s: %s", card_id, exc)
+        return "", ""
+    return info.title, info.brand_name
+
+
+async def process(ctx: AppContext, request: Request) -> Response:
+    """Run the checks of one redirect request; every rejection raises ``Rejected`` or a ``WeixinError``."""
+    query = read_query(request)
+    code, info = await verified_code(ctx, query)
+
+    status = info.user_card_status
+    if status != "NORMAL" or info.raw.get("can_consume") is False:
+        shown = status if status in UNUSABLE_STATUSES else ("NOT_CONSUMABLE" if status == "NORMAL" else "OTHER")
+        logger.info("redirect coupon not usable card_id=%s openid=%s status=%s", query.card_id, mask_openid(info.openid), status)
+        title, _ = await card_names(ctx, query.card_id)
+        return status_page(ctx, request, query.card_id, shown, title)
+
+    return await hand_over(ctx, request, query, code, info)
+
+
+def weixin_error_kind(exc: WeixinError) -> str:
+    """Return the error page kind for a Weixin failure during the checks."""
+    if isinstance(exc, (WeixinTransportError, SystemBusyError, QuotaError)):
+        return "busy"
+    if isinstance(exc, InvalidEncryptCodeError):
+        return "invalid_code"
+    if isinstance(exc, CodeNotFoundError):
+        return "not_found"
+    if isinstance(exc, InvalidCardError):
+        return "wrong_card"
+    return "weixin_failed"
+
+
+async def redirect(request: Request) -> Response:
+    """Handle ``GET /cards/redirect``; every outcome is a page or a 303, never a traceback."""
+    ctx: AppContext = request.app.state.ctx
+    try:
+        return await process(ctx, request)
+    except Rejected as exc:
+        logger.warning("redirect rejected kind=%s: %s", exc.kind, exc.reason)
+        return error_page(ctx, request, exc.kind)
+    except CodeUnavailableError as exc:
+        # Only check_consume=true answers 40127, but treat it as the status it names.
+        logger.info("redirect coupon unavailable: %s", exc)
+        return status_page(ctx, request, request.query_params.get("card_id", ""), "UNAVAILABLE", "")
+    except WeixinError as exc:
+        kind = weixin_error_kind(exc)
+        errcode = exc.errcode if isinstance(exc, WeixinAPIError) else None
+        logger.warning("redirect failed kind=%s errcode=%s path=%s: %s", kind, errcode, exc.path, exc)
+        return error_page(ctx, request, kind)
+    except Exception:
+        # A traceback goes to the log only; the user gets a page.
+        logger.exception("redirect failed with an unexpected error")
+        return error_page(ctx, request, "internal")
+
+
+routes = [Route("/cards/redirect", redirect, methods=["GET"]), *merchant_api.routes]
