@@ -17,8 +17,9 @@ from urllib.parse import unquote, unquote_plus
 # ``card/code/decrypt`` documents encrypt_code as string(128).
 MAX_ENCRYPT_CODE_LENGTH = 128
 
-# Bounds the work of percent-decoding: three bytes per character when encoded twice, plus slack.
-MAX_RAW_LENGTH = 4 * 3 * MAX_ENCRYPT_CODE_LENGTH
+# Bounds the work of percent-decoding. Encoding twice makes a value at most five times longer
+# ('+' becomes '%252B'), so eight times leaves room.
+MAX_RAW_LENGTH = 8 * MAX_ENCRYPT_CODE_LENGTH
 
 # A percent-encoded value is decoded at most this many times.
 MAX_DECODE_ROUNDS = 2

@@ -7,7 +7,7 @@ Both keys are derived from ``WXCARD_SECRET_KEY``, so the merchant's Python backe
 call ``verify`` with that key alone, without access to our store.
 
 A token stays valid until it expires, however often it is read. Consuming the code is
-what ends a coupon, and ``card/code/consume`` answers a repeat with "already consumed".
+what ends a coupon, and ``card/code/consume`` rejects a repeat with errcode 40099 "already consumed".
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def code_to_consume(ctx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
 
 
 async def consume(ctx: AppContext, code: str, card_id: str) -> JSONResponse:
-    """Call ``card/code/consume`` and map its outcome; a second consume answers ``already_consumed``."""
+    """Call ``card/code/consume`` and map its outcome; a repeated consume returns ``already_consumed``."""
     try:
         result = await ctx.client.consume_code(code, card_id)
     except CodeConsumedError:

@@ -2,8 +2,8 @@
 
 Weixin opens a card's custom URL with ``encrypt_code`` and ``card_id`` appended, plus
 ``openid`` and, for member cards, ``outer_str``. Only the encrypt_code is protected by
-Weixin, so the handler decrypts it, asks ``card/code/get`` who owns the code and in which
-state, and checks the rest of the query against that answer. A usable coupon is handed
+Weixin, so the handler decrypts it, reads the owner and state of the code with
+``card/code/get``, and checks the rest of the query against that response. A usable coupon is handed
 over to the campaign's ``redirect_to`` in an encrypted, signed token, or shown on our own
 page when no ``redirect_to`` is configured.
 """
@@ -97,10 +97,10 @@ def read_query(request: Request) -> RedirectQuery:
 
 
 async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, CodeInfo]:
-    """Decrypt the code and return it with its ``card/code/get`` answer, after the ownership checks."""
+    """Decrypt the code and return it with its ``card/code/get`` response, after the ownership checks."""
     code = await ctx.client.decrypt_code(query.encrypt_code)
 
-    # Weixin can answer errcode 0 with garbage for a mangled encrypt_code.
+    # Weixin can return errcode 0 with garbage for a mangled encrypt_code.
     if not _CODE.fullmatch(code):
         raise Rejected("invalid_code", f"card/code/decrypt returned a value of {len(code)} characters that is not a code")
 
@@ -168,7 +168,11 @@ async def process(ctx: AppContext, request: Request) -> Response:
 
     status = info.user_card_status
     if status != "NORMAL" or info.raw.get("can_consume") is False:
-        shown = status if status in UNUSABLE_STATUSES else ("NOT_CONSUMABLE" if status == "NORMAL" else "OTHER")
+        shown = status
+        if status == "NORMAL":
+            shown = "NOT_CONSUMABLE"
+        elif status not in UNUSABLE_STATUSES:
+            shown = "OTHER"
         logger.info("redirect coupon not usable card_id=%s openid=%s status=%s", query.card_id, mask_openid(info.openid), status)
         title, _ = await card_names(ctx, query.card_id)
         return status_page(ctx, request, query.card_id, shown, title)
@@ -198,7 +202,7 @@ async def redirect(request: Request) -> Response:
         logger.warning("redirect rejected kind=%s: %s", exc.kind, exc.reason)
         return error_page(ctx, request, exc.kind)
     except CodeUnavailableError as exc:
-        # Only check_consume=true answers 40127, but treat it as the status it names.
+        # Only check_consume=true returns 40127, but it names a status, so show that status.
         logger.info("redirect coupon unavailable: %s", exc)
         return status_page(ctx, request, request.query_params.get("card_id", ""), "UNAVAILABLE", "")
     except WeixinError as exc:

@@ -2,7 +2,7 @@
 
 Every page is Simplified Chinese unless the Weixin user agent says the client is in
 English. Every response carries ``Referrer-Policy: no-referrer``, because the URL of the
-request holds the encrypt_code, and ``Cache-Control: no-store``, because the page may
+request contains the encrypt_code, and ``Cache-Control: no-store``, because the page may
 show a code.
 """
 
@@ -57,7 +57,7 @@ ERRORS: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
     "weixin_failed": (
         502,
         {"zh-CN": "暂时无法验证这张券", "en": "Coupon cannot be checked"},
-        {"zh-CN": "微信拒绝了验证请求，商户已收到记录。", "en": "Weixin rejected the check; the merchant has it in the log."},
+        {"zh-CN": "微信拒绝了验证请求，请稍后再试。", "en": "Weixin rejected the check; please try again later."},
     ),
     "busy": (
         503,
@@ -76,7 +76,7 @@ ERRORS: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
     ),
 }
 
-# Why a coupon cannot be used, by ``user_card_status`` of ``card/code/get``.
+# Reasons a coupon cannot be used, by ``user_card_status`` of ``card/code/get``.
 STATUS_TEXTS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "CONSUMED": ({"zh-CN": "已核销", "en": "Already used"}, {"zh-CN": "这张券已经使用过了。", "en": "This coupon has already been used."}),
     "EXPIRE": ({"zh-CN": "已过期", "en": "Expired"}, {"zh-CN": "这张券已过期。", "en": "This coupon has expired."}),
