@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from itsdangerous import BadSignature, SignatureExpired, TimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimedSerializer, TimestampSigner
 
 SECRET_KEY_ENV = "WXCARD_SECRET_KEY"
 DEFAULT_MAX_AGE = 600
@@ -82,6 +82,17 @@ class _FernetJSON:
         return json.loads(self._fernet.decrypt(data))
 
 
+class _IssuingSigner(TimestampSigner):
+    """A timestamp signer that can sign with a given issue time instead of the current one."""
+
+    def __init__(self, *args: Any, issued_at: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._issued_at = issued_at
+
+    def get_timestamp(self) -> int:
+        return int(time.time()) if self._issued_at is None else self._issued_at
+
+
 def _secret_key(secret_key: str | None) -> str:
     key = os.environ.get(SECRET_KEY_ENV, "") if secret_key is None else secret_key
     if len(key) < MIN_SECRET_KEY_LENGTH:
@@ -98,9 +109,15 @@ def _fernet_key(secret_key: str) -> bytes:
     return base64.urlsafe_b64encode(digest)
 
 
-def _serializer(secret_key: str | None) -> TimedSerializer:
+def _serializer(secret_key: str | None, issued_at: int | None = None) -> TimedSerializer:
     key = _secret_key(secret_key)
-    return TimedSerializer(key, salt=_SIGNING_SALT, serializer=_FernetJSON(Fernet(_fernet_key(key))))
+    return TimedSerializer(
+        key,
+        salt=_SIGNING_SALT,
+        serializer=_FernetJSON(Fernet(_fernet_key(key))),
+        signer=_IssuingSigner,
+        signer_kwargs={"issued_at": issued_at},
+    )
 
 
 def issue(
@@ -111,10 +128,15 @@ def issue(
     status: str = "NORMAL",
     *,
     secret_key: str | None = None,
+    issued_at: int | None = None,
 ) -> str:
-    """Return a URL-safe hand-over token; ``secret_key`` defaults to ``WXCARD_SECRET_KEY``."""
+    """Return a URL-safe hand-over token.
+
+    ``secret_key`` defaults to ``WXCARD_SECRET_KEY``. ``issued_at`` (Unix seconds, default
+    now) lets a merchant's test make a token that is already expired.
+    """
     payload = {"card_id": card_id, "code": code, "openid": openid, "outer_str": outer_str, "status": status}
-    return _serializer(secret_key).dumps(payload)
+    return _serializer(secret_key, issued_at).dumps(payload)
 
 
 def verify(token: str, *, secret_key: str | None = None, max_age: int | None = None) -> Handoff:
