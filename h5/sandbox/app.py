@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from h5.sandbox import jsbridge
 from h5.sandbox.cardspec import COLORS
 from h5.sandbox.control import control_routes
 from h5.sandbox.errors import SandboxError, data_format
@@ -217,6 +218,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         *WEIXIN_ROUTES,
         Route("/mmbiz/{media_id}/0", mmbiz_image, methods=["GET"]),
         *control_routes(),
+        *jsbridge.routes,
     ])
     app.state.sandbox = state if state is not None else SandboxState()
     return app

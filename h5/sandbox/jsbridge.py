@@ -67,23 +67,23 @@ def pre_verify(state: "SandboxState", body: dict[str, Any]) -> str:
         return INVALID_SIGNATURE
 
     expected = expected_config_signature(ticket, fields["nonceStr"], fields["timestamp"], fields["url"])
-    if not hmac.compare_digest(expected, fields["signature"].lower()):
+    if not hmac.compare_digest(expected, fields["signature"]):
         logger.info("sandbox pre-verify appid=%s invalid signature for url=%s", appid, fields["url"])
         return INVALID_SIGNATURE
     logger.info("sandbox pre-verify appid=%s ok for url=%s", appid, fields["url"])
     return OK
 
 
-def routes(state: "SandboxState") -> list[Route]:
-    """Return the control routes of this module, bound to ``state``."""
+async def pre_verify_endpoint(request: Request) -> JSONResponse:
+    """Handle ``POST /sandbox/client/pre-verify`` for the sandbox state on ``request.app.state.sandbox``."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        logger.info("sandbox pre-verify rejected a body that is not a JSON object")
+        return JSONResponse({"error": "the body must be a JSON object with appid, url, timestamp, nonceStr and signature"}, status_code=400)
+    return JSONResponse({"err_msg": pre_verify(request.app.state.sandbox, body)})
 
-    async def pre_verify_endpoint(request: Request) -> JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "the body must be a JSON object with appid, url, timestamp, nonceStr, signature"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "the body must be a JSON object with appid, url, timestamp, nonceStr, signature"}, status_code=400)
-        return JSONResponse({"err_msg": pre_verify(state, body)})
 
-    return [Route("/sandbox/client/pre-verify", pre_verify_endpoint, methods=["POST"])]
+routes = [Route("/sandbox/client/pre-verify", pre_verify_endpoint, methods=["POST"])]
