@@ -33,9 +33,11 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Module scope, because Playwright's sync API keeps an asyncio loop running in this thread
+# until it stops, and asyncio.run in any later test of the session would then fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, shared by all browser tests of the session."""
+    """Debian's Chromium, headless, shared by the browser tests of one module."""
     executable = chromium_path()
     if executable is None:
         _unavailable(f"Chromium not found; {INSTALL_HINT}")
