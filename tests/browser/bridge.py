@@ -44,6 +44,7 @@ class ClientSimulator:
     openid: str = "o_browser_user"
     add_card_choice: str = "add"
     calls: list[BridgeCall] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
 
     def install(self, context: BrowserContext) -> None:
         """Expose the binding and add the double to every page of ``context``, before page scripts run."""
@@ -85,27 +86,21 @@ class ClientSimulator:
         if self.add_card_choice == "cancel":
             return {"err_msg": "batch_add_card:cancel"}
 
-        card_list = [{"cardId": item.get("card_id", ""), "cardExt": item.get("card_ext", "")} for item in params.get("card_list", [])]
-        response = httpx.post(
-            f"{self.sandbox_base}/sandbox/client/add-card",
-            params={"openid": self.openid},
-            json={"cardList": card_list},
-            timeout=10,
-        )
+        # The bridge's card_list is the add-card body's card_list: [{card_id, card_ext}, ...].
+        body = {"appid": params.get("appId", ""), "openid": self.openid, "card_list": params.get("card_list", [])}
+        response = httpx.post(f"{self.sandbox_base}/sandbox/client/add-card", json=body, timeout=10)
         if response.status_code != 200:
-            logger.info("sandbox refused add-card: HTTP %d %s", response.status_code, response.text[:200])
-            return {"err_msg": f"batch_add_card:fail_{_reason(response)}"}
+            logger.info("sandbox rejected add-card: HTTP %d %s", response.status_code, response.text[:300])
+            self.rejections.append(response.json() if response.headers.get("content-type", "").startswith("application/json") else {})
+            return {"err_msg": "batch_add_card:fail"}
 
-        added = [
-            {"card_id": item["card_id"], "card_ext": item.get("card_ext", ""), "is_succ": 1, "code": item["encrypt_code"]}
-            for item in response.json()["card_list"]
-        ]
-        # The client sends card_list as a JSON string; the JS-SDK parses it with JSON.parse.
-        return {"err_msg": "batch_add_card:ok", "card_list": json.dumps(added, ensure_ascii=False)}
+        # The client sends card_list as a JSON string, which the JS-SDK parses with JSON.parse.
+        return {"err_msg": "batch_add_card:ok", "card_list": json.dumps(response.json()["card_list"], ensure_ascii=False)}
 
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("errmsg") or "fail")
-    except ValueError:
-        return "fail"
+    def added_cards(self) -> list[dict[str, Any]]:
+        """Return the cards that batchAddCard replies reported as added, with their encrypted codes."""
+        added = []
+        for call in self.calls_named("batchAddCard"):
+            if call.reply.get("err_msg") == "batch_add_card:ok":
+                added.extend(item for item in json.loads(call.reply["card_list"]) if item.get("is_succ") == 1)
+        return added

@@ -59,7 +59,7 @@ def npm_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def jssdk_script(npm_cache: Path) -> str:
-    return npm_packages.official_jssdk_script(npm_cache)
+    return npm_packages.jssdk_source(npm_cache)
 
 
 @pytest.fixture(scope="session")

@@ -71,20 +71,13 @@ def ensure_installed() -> Path:
     return cache
 
 
-def official_jssdk_script(cache: Path) -> str:
-    """Return the JS-SDK as the official ``jweixin-1.6.0.js`` behaves: it sets ``window.wx`` and ``window.jWeixin``.
+def jssdk_source(cache: Path) -> str:
+    """Return the JS-SDK file of ``weixin-js-sdk`` unchanged.
 
-    ``weixin-js-sdk`` is a CommonJS module that only returns the SDK object, so it runs here
-    with a local ``module`` and the result is published on ``window``. The SDK text is unchanged.
+    It is a CommonJS module: it assigns ``module.exports`` and never sets ``window.wx``,
+    so a page that serves it must give it a ``module`` object to fill.
     """
-    source = (cache / "node_modules" / JSSDK_PACKAGE / "index.js").read_text(encoding="utf-8")
-    return (
-        "(function () {\n"
-        "var module = { exports: {} }; var exports = module.exports;\n"
-        f"{source}\n"
-        "if (module.exports && !window.jWeixin) { window.wx = window.jWeixin = module.exports; }\n"
-        "})();\n"
-    )
+    return (cache / "node_modules" / JSSDK_PACKAGE / "index.js").read_text(encoding="utf-8")
 
 
 def axe_script(cache: Path) -> str:

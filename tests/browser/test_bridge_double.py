@@ -30,11 +30,14 @@ pytestmark = pytest.mark.browser
 NONCE = "Wm3WZYTPz0wzccnW"
 TIMESTAMP = "1414587457"
 
-# The page records what the JS-SDK reports in window.sdkEvents. With ?push=1 it first moves
+# weixin-js-sdk is a CommonJS module, so the page gives it a module object and publishes
+# the result as window.wx. The page records what the JS-SDK reports in window.sdkEvents. With ?push=1 it first moves
 # to /page/next with history.pushState, as a single-page app does, then signs either the
 # URL it was opened with (?sign=entry) or the URL it shows now (?sign=current).
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>bridge</title>
-<script src="{jssdk_url}"></script></head><body>
+<script>window.module = {{ exports: {{}} }};</script>
+<script src="{jssdk_url}"></script>
+<script>window.wx = module.exports;</script></head><body>
 <script>
 window.sdkEvents = [];
 const entryUrl = location.href.split("#")[0];
