@@ -1,7 +1,8 @@
 """``wxcard sandbox``: run the offline Weixin emulator, or ask a running one for a redirect URL.
 
 ``wxcard sandbox --host H --port P [--appid A --secret S]`` serves the sandbox in the
-foreground until Ctrl-C. ``wxcard sandbox --redirect-url CODE`` asks a running sandbox
+foreground until Ctrl-C; with ``--push-url URL`` it pushes card events to URL as
+Weixin does (``--push-mode secure`` encrypts them). ``wxcard sandbox --redirect-url CODE`` asks a running sandbox
 for the URL Weixin would open when the user who holds CODE taps the card's custom entry.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 
@@ -17,6 +19,7 @@ import uvicorn
 
 from h5.sandbox import DEFAULT_APPID, DEFAULT_PORT, DEFAULT_SECRET
 from h5.sandbox.app import create_sandbox_app
+from h5.sandbox.pusher import PUSH_MODES, PushConfig, pusher_for
 from h5.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --redirect-url: base URL of the running sandbox (default http://127.0.0.1:PORT)",
     )
     parser.add_argument("--url", metavar="BASE", help="with --redirect-url: use BASE instead of the card's custom_url")
+    parser.add_argument(
+        "--push-url", metavar="URL",
+        help="push card events to this server URL as Weixin does, e.g. http://127.0.0.1:8000/weixin/events",
+    )
+    parser.add_argument("--push-mode", choices=PUSH_MODES, default="plaintext", help="push encryption mode (default plaintext)")
+    parser.add_argument("--push-token", help="Token that signs pushes (default: WXCARD_TOKEN from the environment)")
+    parser.add_argument(
+        "--push-aes-key", help="EncodingAESKey for --push-mode secure (default: WXCARD_AES_KEY from the environment)",
+    )
     parser.set_defaults(handler=run_sandbox_command)
 
 
@@ -63,6 +75,11 @@ def serve(args: argparse.Namespace) -> int:
     if not args.appid or not args.secret:
         print("wxcard sandbox: --appid and --secret must not be empty", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        push_config = _push_config(args)
+    except ValueError as exc:
+        print(f"wxcard sandbox: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     # Bind first, so a busy port is one clear line and exit 1 instead of uvicorn's own exit.
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -77,6 +94,8 @@ def serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
 
     state = SandboxState(args.appid, args.secret)
+    if push_config is not None:
+        pusher_for(state).configure(push_config)
     server = uvicorn.Server(uvicorn.Config(create_sandbox_app(state), log_level="warning", access_log=False))
     logger.info("sandbox starting on http://%s:%d appid=%s", args.host, port, args.appid)
     print(f"wxcard sandbox: emulating Weixin on http://{args.host}:{port} for appid {args.appid}; Ctrl-C stops it",
@@ -87,6 +106,18 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
         logger.info("sandbox stopped on http://%s:%d appid=%s", args.host, port, args.appid)
     return EXIT_OK
+
+
+def _push_config(args: argparse.Namespace) -> PushConfig | None:
+    """Return the push configuration from the --push-* options, or None without --push-url."""
+    if not args.push_url:
+        return None
+    return PushConfig(
+        url=args.push_url,
+        mode=args.push_mode,
+        token=args.push_token or os.environ.get("WXCARD_TOKEN", ""),
+        encoding_aes_key=args.push_aes_key or os.environ.get("WXCARD_AES_KEY", ""),
+    )
 
 
 def print_redirect_url(args: argparse.Namespace) -> int:

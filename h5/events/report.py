@@ -3,8 +3,9 @@
 Consume and delete pushes carry no channel, so each is attributed to the channel of the
 ``user_get_card`` that brought its code. A card received as a gift keeps the channel of
 the giver's code (``OldUserCardCode``) and is not counted as a new receipt; a restored
-member card is not counted again either. A consume or delete whose code arrived before
-any stored ``user_get_card`` is counted under an empty outer_str.
+member card is not counted again either. Receipts are read before consumes and deletes,
+so pushes that arrived out of order are still attributed. A consume or delete of a code
+with no stored ``user_get_card`` is counted under an empty outer_str.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ def channel_report(events: list[StoredEvent]) -> list[ChannelRow]:
     def row(outer_str: str, card_id: str) -> ChannelRow:
         return rows.setdefault((outer_str, card_id), ChannelRow(outer_str, card_id))
 
-    for stored in events:
-        event = parse_event(stored.fields)
+    typed = [parse_event(stored.fields) for stored in events]
+    for event in typed:
         if isinstance(event, UserGetCard):
             _count_receipt(event, channel_of_code, row)
-        elif isinstance(event, (UserConsumeCard, UserDelCard)):
+    for event in typed:
+        if isinstance(event, (UserConsumeCard, UserDelCard)):
             channel = channel_of_code.get((event.card_id, event.user_card_code or ""), "")
             target = row(channel, event.card_id)
             if isinstance(event, UserConsumeCard):

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from h5.sandbox import jsbridge
+from h5.sandbox import client_sim, jsbridge
 from h5.sandbox.cardspec import COLORS
 from h5.sandbox.control import control_routes
 from h5.sandbox.errors import SandboxError, data_format
@@ -219,6 +219,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         Route("/mmbiz/{media_id}/0", mmbiz_image, methods=["GET"]),
         *control_routes(),
         *jsbridge.routes,
+        *client_sim.routes,
     ])
     app.state.sandbox = state if state is not None else SandboxState()
     return app
