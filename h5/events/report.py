@@ -2,7 +2,7 @@
 
 Consume and delete pushes carry no channel, so each is attributed to the channel of the
 ``user_get_card`` that brought its code. A card received as a gift keeps the channel of
-the giver's code (``OldUserCardCode``) and is not counted as a new receipt; a restored
+the giver's code (``OldUserCardCode``) and is not counted as a new receipt. A restored
 member card is not counted again either. Receipts are read before consumes and deletes,
 so pushes that arrived out of order are still attributed. A consume or delete of a code
 with no stored ``user_get_card`` is counted under an empty outer_str.

@@ -7,7 +7,7 @@
 Each card_ext signature is checked as Weixin does: the values of api_ticket (the current
 wx_card ticket), timestamp, card_id, code, openid and nonce_str, absent ones empty, sorted
 as strings, joined and sha1-hashed. A mismatch, a millisecond timestamp or a reused
-nonce_str and timestamp answers errcode 40080 and adds nothing. Each accepted card gets a
+nonce_str and timestamp is rejected with errcode 40080, and nothing is added. Each accepted card gets a
 code, and ``user_get_card`` is pushed with the card_ext's ``outer_str`` as ``OuterStr``.
 The answer is ``{"card_list": [{"card_id", "card_ext", "is_succ": 1, "code": <encrypt_code>}]}``;
 a card that could not be issued has ``is_succ`` 0 with the errcode.
@@ -48,7 +48,7 @@ SIGNED_EXT_FIELDS = ("timestamp", "code", "openid", "nonce_str")
 
 
 class ClientRequestError(ValueError):
-    """A control request with a missing or invalid field; answered with HTTP 400."""
+    """A control request with a missing or invalid field, returned as HTTP 400."""
 
 
 def card_ext_signature(api_ticket: str, card_id: str, ext: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ it as a listener. Once configured with a URL, it POSTs every emitted event there
   ``encrypt_type=aes`` and ``msg_signature`` (sha1 of the sorted token, timestamp, nonce
   and Encrypt).
 
-Like Weixin it waits 5 s for an answer and makes 3 attempts in total, re-sending the same
+Like Weixin it waits 5 s for a response and makes 3 attempts in total, re-sending the same
 request. Pushes run one at a time on a background thread, in emission order, so an API
 call that emits an event is answered without waiting for the push.
 
@@ -52,7 +52,7 @@ MAX_KEPT_DELIVERIES = 200
 
 @dataclass(frozen=True)
 class PushConfig:
-    """Where and how the sandbox pushes events. ``encoding_aes_key`` is needed in secure mode."""
+    """Push target: server URL, mode, token and, in secure mode, ``encoding_aes_key``."""
 
     url: str
     mode: str = "plaintext"
@@ -207,7 +207,7 @@ class EventPusher:
                 )
                 continue
             outcome.update(status=response.status_code, reply=response.text[:200], error=None)
-            # NOTE: Weixin documents retries only for a missing answer; 5xx is retried here as well.
+            # NOTE: Weixin documents retries only for a missing response; 5xx is retried here as well.
             if response.status_code < 500:
                 break
             logger.warning(
