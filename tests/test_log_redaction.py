@@ -1,0 +1,29 @@
+"""The httpx request log with query values redacted."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from h5.log_redaction import QueryRedactionFilter, install_httpx_redaction, redact_url
+
+
+def test_redact_url_hides_values() -> None:
+    url = "https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=S3CRET"
+    assert redact_url(url) == "https://api.weixin.qq.com/cgi-bin/token?grant_type=***&appid=***&secret=***"
+    assert redact_url("https://api.weixin.qq.com/card/get") == "https://api.weixin.qq.com/card/get"
+
+
+def test_httpx_log_line_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    install_httpx_redaction()
+    install_httpx_redaction()
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    url = httpx.URL("https://api.weixin.qq.com/card/code/get?access_token=T0KEN-VALUE")
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "POST", url, "HTTP/1.1", 200, "OK")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ['HTTP Request: POST https://api.weixin.qq.com/card/code/get?access_token=*** "HTTP/1.1 200 OK"']
+    filters = [item for item in logging.getLogger("httpx").filters if isinstance(item, QueryRedactionFilter)]
+    assert len(filters) == 1
