@@ -26,7 +26,9 @@ from h5.store import Store, open_store
 
 logger = logging.getLogger(__name__)
 
-FEATURES = (landing, redirect, receiver)
+# The redirect comes before the landing page, whose /cards/{campaign} would also match
+# /cards/redirect; Starlette uses the first route that matches.
+FEATURES = (redirect, landing, receiver)
 
 
 async def healthz(request: Request) -> PlainTextResponse:
