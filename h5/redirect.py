@@ -104,7 +104,11 @@ async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, Cod
     if not _CODE.fullmatch(code):
         raise Rejected("invalid_code", f"card/code/decrypt returned a value of {len(code)} characters that is not a code")
 
-    info = await ctx.client.get_code(code, card_id=query.card_id, check_consume=False)
+    try:
+        info = await ctx.client.get_code(code, card_id=query.card_id, check_consume=False)
+    except (CodeNotFoundError, InvalidCardError):
+        await reject_other_card(ctx, code, query.card_id)
+        raise
     if info.card_id != query.card_id:
         raise Rejected("wrong_card", f"the code belongs to card_id={info.card_id}, not to the query's card_id={query.card_id}")
 
@@ -115,6 +119,22 @@ async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, Cod
             f"the code's owner openid={mask_openid(info.openid)} differs from the query's openid={mask_openid(query.openid)}",
         )
     return code, info
+
+
+async def reject_other_card(ctx: AppContext, code: str, card_id: str) -> None:
+    """Raise ``Rejected("wrong_card")`` when the code exists under a card other than ``card_id``.
+
+    Weixin answers a code asked for under the wrong card with 40056 or 40073. The code was
+    just decrypted, so it exists, and asking again without card_id tells an edited card_id
+    from a code that was given away. Custom-code cards need card_id, so for them the
+    second request fails and the caller's 40056 stands.
+    """
+    try:
+        info = await ctx.client.get_code(code, check_consume=False)
+    except WeixinAPIError:
+        return
+    if info.card_id and info.card_id != card_id:
+        raise Rejected("wrong_card", f"the code belongs to card_id={info.card_id}, not to the query's card_id={card_id}")
 
 
 def handoff_url(campaign: Campaign, token: str) -> str:
