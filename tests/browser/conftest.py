@@ -24,6 +24,7 @@ from tests.browser.browser_support import (
     launch_chromium,
     save_screenshot,
 )
+from tests.browser.stack import Stack, start_stack
 from tests.browser.user_agents import PLATFORMS
 
 
@@ -65,6 +66,14 @@ def jssdk_script(npm_cache: Path) -> str:
 @pytest.fixture(scope="session")
 def axe_script(npm_cache: Path) -> str:
     return npm_packages.axe_script(npm_cache)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The sandbox, the backend with the hotpot campaign and the merchant page, for one test module."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
 
 
 class PhoneSession:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,32 @@ def start_stack(folder: Path) -> Stack:
         logger.warning("the sandbox did not take the push configuration: HTTP %d %s", push.status_code, push.text[:200])
     logger.info("browser stack started backend=%s sandbox=%s card_id=%s", backend.base_url, sandbox.base_url, card_id)
     return Stack(sandbox, backend, merchant, merchant_server, settings, env, card_id)
+
+
+def stored_events(store_url: str, event_type: str | None = None) -> list[dict[str, Any]]:
+    """Return the Weixin fields of the events stored in the backend's store, oldest first."""
+
+    async def read() -> list[dict[str, Any]]:
+        store = open_store(store_url)
+        try:
+            return [stored.fields for stored in await store.list_events(event_type=event_type)]
+        finally:
+            await store.close()
+
+    # A thread of its own, because Playwright's sync API keeps an asyncio loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, read()).result()
+
+
+def wait_for_events(store_url: str, event_type: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Poll the store until it holds ``count`` events of ``event_type``, and return them.
+
+    The sandbox pushes events over HTTP from its own thread, so they land shortly after
+    the call that caused them. On timeout the events found so far are returned.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        events = stored_events(store_url, event_type)
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
