@@ -17,12 +17,12 @@ import httpx
 
 from h5.credentials import ACCESS_TOKEN, JSAPI_TICKET, WX_CARD_TICKET, CredentialCache
 from h5.errors import TokenInvalidError, WeixinTransportError, error_for
-from h5.log_redaction import install_httpx_redaction
+from h5.log_redaction import install_log_redaction
 from h5.store import Store
 from h5.weixin_types import CardInfo, CodeInfo, ConsumeResult, Credential, DepositResult, QRCodeResult
 
 logger = logging.getLogger(__name__)
-install_httpx_redaction()
+install_log_redaction()
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 _TICKET_TYPES = {JSAPI_TICKET: "jsapi", WX_CARD_TICKET: "wx_card"}

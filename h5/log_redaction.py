@@ -1,8 +1,10 @@
-"""Keep credentials in request URLs out of the ``httpx`` request log.
+"""Keep credentials in request URLs out of the ``httpx`` and ``uvicorn.access`` logs.
 
 httpx logs every request at INFO as ``HTTP Request: GET <url> ...``, with the full query
 string. Weixin takes the access_token, and for ``cgi-bin/token`` the appsecret, as query
-parameters, so the filter replaces every query value in that line with ``***``.
+parameters. uvicorn's access log writes the path and query of every request we serve,
+and the custom-entry redirect receives the encrypt_code there. The filter replaces every
+query value in those lines with ``***``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ class QueryRedactionFilter(logging.Filter):
         return True
 
 
-def install_httpx_redaction() -> None:
-    """Attach the filter to the ``httpx`` logger once per process."""
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(existing, QueryRedactionFilter) for existing in logger.filters):
-        logger.addFilter(QueryRedactionFilter())
+REDACTED_LOGGERS = ("httpx", "uvicorn.access")
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to the ``httpx`` and ``uvicorn.access`` loggers once per process."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, QueryRedactionFilter) for existing in logger.filters):
+            logger.addFilter(QueryRedactionFilter())

@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from h5.log_redaction import QueryRedactionFilter, install_httpx_redaction, redact_url
+from h5.log_redaction import QueryRedactionFilter, install_log_redaction, redact_url
 
 
 def test_redact_url_hides_values() -> None:
@@ -17,8 +17,8 @@ def test_redact_url_hides_values() -> None:
 
 
 def test_httpx_log_line_redacted(caplog: pytest.LogCaptureFixture) -> None:
-    install_httpx_redaction()
-    install_httpx_redaction()
+    install_log_redaction()
+    install_log_redaction()
     caplog.set_level(logging.DEBUG, logger="httpx")
     url = httpx.URL("https://api.weixin.qq.com/card/code/get?access_token=T0KEN-VALUE")
     logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "POST", url, "HTTP/1.1", 200, "OK")
@@ -27,3 +27,13 @@ def test_httpx_log_line_redacted(caplog: pytest.LogCaptureFixture) -> None:
     assert messages == ['HTTP Request: POST https://api.weixin.qq.com/card/code/get?access_token=*** "HTTP/1.1 200 OK"']
     filters = [item for item in logging.getLogger("httpx").filters if isinstance(item, QueryRedactionFilter)]
     assert len(filters) == 1
+
+
+def test_uvicorn_access_line_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    path = "/cards/redirect?encrypt_code=QUJD%2BRA%3D%3D&card_id=pCARD&openid=oUSER"
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 303)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ['127.0.0.1:5000 - "GET /cards/redirect?encrypt_code=***&card_id=***&openid=*** HTTP/1.1" 303']
