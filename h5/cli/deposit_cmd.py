@@ -9,6 +9,7 @@ rerun), so that the stock never exceeds the codes available to issue.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -90,8 +91,9 @@ async def _deposit(ctx: CommandContext) -> int:
     bar = tqdm(total=code_file.sendable, unit="code", file=sys.stderr, disable=None, desc="deposit")
     try:
         await deposit_batches(ctx.client, card_id, code_file, progress, run, failed_writer, bar.update)
-    except (WeixinError, KeyboardInterrupt):
+    except (WeixinError, asyncio.CancelledError):
         # The batches before the error keep their stored results, so a rerun resumes after them.
+        # Ctrl-C arrives here as CancelledError, because asyncio.run cancels the command on SIGINT.
         bar.close()
         ctx.note("deposit_stopped", done=run.batches_done, batches=run.batch_count)
         logger.info("deposit into card_id=%s stopped after %d of %d batches", card_id, run.batches_done, run.batch_count)

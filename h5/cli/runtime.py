@@ -93,10 +93,11 @@ def run_command(args: argparse.Namespace, command: Command, prepare: Prepare | N
 
     # httpx logs every request URL at INFO, and the access_token travels in the query string.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # These subcommands print their own result lines, which INFO logs on stderr would bury.
-    # NOTE: an explicit --log-level INFO cannot be told from the default, so it also becomes WARNING.
+    # These subcommands print one line for each failure themselves, which INFO logs and the
+    # client's warnings on stderr would bury, so the default level here is ERROR.
+    # NOTE: an explicit --log-level INFO cannot be told from the default, so it also becomes ERROR.
     if str(getattr(args, "log_level", "INFO")).upper() == "INFO":
-        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger().setLevel(logging.ERROR)
 
     prepared = None
     if prepare is not None:
