@@ -37,10 +37,10 @@ class AppContext:
     templates: Environment = field(default_factory=make_templates)
     _cards: dict[str, tuple[float, CardInfo]] = field(default_factory=dict)
 
-    async def card_info(self, card_id: str) -> CardInfo:
-        """Return ``card/get`` for ``card_id``, reusing an answer younger than ``CARD_INFO_TTL``."""
+    async def card_info(self, card_id: str, max_age: float = CARD_INFO_TTL) -> CardInfo:
+        """Return ``card/get`` for ``card_id``, reusing an answer younger than ``max_age`` seconds."""
         cached = self._cards.get(card_id)
-        if cached is not None and time.monotonic() - cached[0] < CARD_INFO_TTL:
+        if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         info = await self.client.get_card(card_id)
         self._cards[card_id] = (time.monotonic(), info)
