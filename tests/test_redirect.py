@@ -7,6 +7,7 @@ merchant page, all on loopback. Requests in the role of the Weixin WebView go th
 
 from __future__ import annotations
 
+import base64
 import copy
 import http.client
 import json
@@ -139,8 +140,6 @@ class Flow:
 
     def decrypt_bodies(self) -> list[dict[str, Any]]:
         """Return the JSON bodies the sandbox received on card/code/decrypt, oldest first."""
-        import base64
-
         reply = fetch(self.sandbox.base_url, "/sandbox/requests?path=card/code/decrypt")
         return [json.loads(base64.b64decode(item["body_b64"])) for item in reply.json()]
 
@@ -209,7 +208,7 @@ def test_case_variants_reach_decrypt_as_original(flow: Flow) -> None:
         before = len(flow.decrypt_bodies())
         reply = flow.open(f"/cards/redirect?{query_string}&card_id={flow.card}&openid={OPENID}")
 
-        # The sandbox did not issue this encrypt_code, so it answers 40075 after receiving it.
+        # The sandbox did not issue this encrypt_code, so it returns 40075 after receiving it.
         assert reply.status == 400, query_string
         bodies = flow.decrypt_bodies()[before:]
         assert bodies == [{"encrypt_code": original}], query_string
@@ -218,7 +217,9 @@ def test_case_variants_reach_decrypt_as_original(flow: Flow) -> None:
 def test_issued_code_variants_hand_over(flow: Flow) -> None:
     issued = flow.issue()
     encrypt_code = issued["encrypt_code"]
-    assert "+" in encrypt_code and "/" in encrypt_code and encrypt_code.endswith("=")
+    assert "+" in encrypt_code
+    assert "/" in encrypt_code
+    assert encrypt_code.endswith("=")
 
     once = quote(encrypt_code, safe="")
     variants = {
