@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 _CODE = re.compile(r"[\x21-\x7e]{1,20}")
 _CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_MAX_OUTER_STR = 64
 
 UNUSABLE_STATUSES = {"CONSUMED", "EXPIRE", "DELETE", "UNAVAILABLE", "GIFTING", "GIFT_TIMEOUT"}
 
@@ -65,7 +64,6 @@ class RedirectQuery:
     encrypt_code: str
     card_id: str
     openid: str
-    outer_str: str
     campaign: str | None
 
 
@@ -86,14 +84,11 @@ def read_query(request: Request) -> RedirectQuery:
     params = request.query_params
     card_id = params.get("card_id", "")
     openid = params.get("openid", "")
-    outer_str = params.get("outer_str", "")
     if not _CARD_ID.fullmatch(card_id):
         raise Rejected("bad_link", f"card_id {card_id[:40]!r} is missing or not a card_id")
     if not _OPENID.fullmatch(openid):
         raise Rejected("bad_link", f"openid of {len(openid)} characters is missing or not an openid")
-    if len(outer_str) > _MAX_OUTER_STR:
-        raise Rejected("bad_link", f"outer_str is {len(outer_str)} characters long; at most {_MAX_OUTER_STR} are accepted")
-    return RedirectQuery(encrypt_code, card_id, openid, outer_str, params.get("campaign") or None)
+    return RedirectQuery(encrypt_code, card_id, openid, params.get("campaign") or None)
 
 
 async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, CodeInfo]:
@@ -124,7 +119,7 @@ async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, Cod
 async def reject_other_card(ctx: AppContext, code: str, card_id: str) -> None:
     """Raise ``Rejected("wrong_card")`` when the code exists under a card other than ``card_id``.
 
-    Weixin answers a code asked for under the wrong card with 40056 or 40073. The code was
+    Weixin returns 40056 or 40073 for a code requested under the wrong card. The code was
     just decrypted, so it exists, and asking again without card_id tells an edited card_id
     from a code that was given away. Custom-code cards need card_id, so for them the
     second request fails and the caller's 40056 stands.
@@ -157,9 +152,10 @@ async def hand_over(ctx: AppContext, request: Request, query: RedirectQuery, cod
         logger.info("redirect showing coupon page card_id=%s openid=%s", query.card_id, mask_openid(info.openid))
         return coupon_page(ctx, request, query.card_id, code, title, brand, info.user_card_status)
 
+    # outer_str comes from card/code/get only, because the one in the URL is not signed.
     try:
         token = handoff.issue(
-            query.card_id, code, info.openid, info.outer_str or query.outer_str, info.user_card_status,
+            query.card_id, code, info.openid, info.outer_str, info.user_card_status,
             secret_key=ctx.settings.secret_key,
         )
     except handoff.HandoffError as exc:

@@ -284,6 +284,30 @@ def test_handoff_verify_helper_reads_token(flow: Flow) -> None:
         handoff.verify(token, secret_key="another-secret-key-00000000")
 
 
+def test_outer_str_from_weixin_only(flow: Flow) -> None:
+    issued = flow.issue()
+    location = flow.open(flow.weixin_url(issued["code"]) + "&outer_str=forged").headers["location"]
+    result = handoff.verify(query_of(location)["handoff"][0], secret_key=SECRET_KEY)
+    assert result.outer_str == ""
+
+
+def test_missing_secret_key_503(sandbox: SandboxServer, tmp_path: Path) -> None:
+    card_id = create_card(sandbox, "双人火锅套餐")
+    campaigns = tmp_path / "campaigns.toml"
+    campaigns.write_text(f'[campaigns.first]\ncards = ["{card_id}"]\nredirect_to = "https://shop.example/coupon"\n', encoding="utf-8")
+    issued = post_json(sandbox.base_url, "/sandbox/codes/issue", {"card_id": card_id, "openid": OPENID}, key=None).json()
+    url = fetch(sandbox.base_url, "/sandbox/redirect-url?" + urlencode({"code": issued["code"], "url": "http://x/cards/redirect"}))
+    parts = urlsplit(url.json()["url"])
+
+    settings = backend_settings(tmp_path, sandbox, campaigns, WXCARD_SECRET_KEY="")
+    with ThreadedServer(create_app(settings), name="backend") as backend:
+        reply = fetch(backend.base_url, f"{parts.path}?{parts.query}")
+    assert reply.status == 503
+    assert reply.headers.get("retry-after", "").isdigit()
+    assert "location" not in reply.headers
+    assert issued["code"] not in reply.body
+
+
 def test_campaign_parameter_chooses_listing_campaign(flow: Flow) -> None:
     issued = flow.issue()
     path = flow.weixin_url(issued["code"])
