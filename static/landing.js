@@ -41,6 +41,8 @@
   var isReady = false;
   var configFailed = false;
   var isAdding = false;
+  var isResigning = false;
+  var pendingTap = false;
   var signedUrl = null;
   var readyTimer = null;
 
@@ -174,10 +176,15 @@
     // The SDK calls wx.ready even after a failed config, so the failure must win.
     configFailed = true;
     isReady = false;
+    isResigning = false;
     clearTimeout(readyTimer);
-    setButtonEnabled(false);
     var errMsg = (result && result.errMsg) || '';
     var keys = configErrorKey(errMsg);
+    if (isAdding) {
+      isAdding = false;
+      pendingTap = false;
+    }
+    setButtonEnabled(false);
     setState('config-failed', keys[0], keys[1], errMsg);
   }
 
@@ -187,28 +194,88 @@
       return;
     }
     isReady = true;
+    isResigning = false;
+    if (pendingTap) {
+      pendingTap = false;
+      requestCardExt();
+      return;
+    }
     if (!isAdding) {
       setState('ready', 'ready');
       setButtonEnabled(true);
     }
   }
 
-  function configure() {
+  // The SDK fires wx.ready only after the first wx.config: a later wx.config reports a
+  // failure through wx.error but success through nothing. So a re-sign learns that
+  // Weixin has finished verifying by watching the bridge's reply to preVerifyJSAPI.
+  // Where the bridge cannot be wrapped, the page goes on at once, as before re-signing.
+  function watchNextVerification(onVerified) {
+    var bridge = window.WeixinJSBridge;
+    if (!bridge || typeof bridge.invoke !== 'function') {
+      onVerified();
+      return;
+    }
+    var original = bridge.invoke;
+    var wrapped = function (name, params, callback) {
+      if (name !== 'preVerifyJSAPI') {
+        return original.apply(this, arguments);
+      }
+      bridge.invoke = original;
+      return original.call(this, name, params, function (reply) {
+        try {
+          if (callback) {
+            callback(reply);
+          }
+        } finally {
+          onVerified();
+        }
+      });
+    };
+    try {
+      bridge.invoke = wrapped;
+    } catch (ignored) {
+      // A read-only bridge is handled below.
+    }
+    if (bridge.invoke !== wrapped) {
+      onVerified();
+    }
+  }
+
+  function startConfigTimer() {
+    clearTimeout(readyTimer);
+    readyTimer = setTimeout(function () {
+      if (!isReady && !configFailed) {
+        isAdding = false;
+        pendingTap = false;
+        setButtonEnabled(false);
+        setState('config-failed', 'config_timeout', 'config-timeout');
+      }
+    }, CONFIG_TIMEOUT_MS);
+  }
+
+  function configure(isResign) {
     var url = currentSigningUrl();
     signedUrl = url;
     configFailed = false;
-    if (!isReady) {
+    if (isResign) {
+      // Calls made while Weixin verifies the new signature are refused, so taps wait.
+      isReady = false;
+      isResigning = true;
+    }
+    if (!isAdding) {
       setState('configuring', 'configuring');
     }
     getJson(
       configUrl + '?url=' + encodeURIComponent(url),
       function (config) {
-        clearTimeout(readyTimer);
-        readyTimer = setTimeout(function () {
-          if (!isReady && !configFailed) {
-            setState('config-failed', 'config_timeout', 'config-timeout');
-          }
-        }, CONFIG_TIMEOUT_MS);
+        if (url !== signedUrl) {
+          return;
+        }
+        startConfigTimer();
+        if (isResign) {
+          watchNextVerification(onReady);
+        }
         sdk.config({
           debug: false,
           appId: config.appId,
@@ -219,7 +286,13 @@
         });
       },
       function (reason) {
+        if (url !== signedUrl) {
+          return;
+        }
         configFailed = true;
+        isResigning = false;
+        isAdding = false;
+        pendingTap = false;
         setButtonEnabled(false);
         setState('config-failed', 'network', 'network', 'jssdk config: ' + reason);
       }
@@ -232,19 +305,12 @@
     setButtonEnabled(isReady && !configFailed);
   }
 
-  function addCards() {
-    // wx.addCard before wx.ready would be dropped silently by the SDK.
-    if (!isReady || configFailed || isAdding) {
-      return;
-    }
-    isAdding = true;
-    setButtonEnabled(false);
-    setState('adding', 'adding');
-
+  function requestCardExt() {
     var url = cardExtUrl + (outerStr ? '?outer_str=' + encodeURIComponent(outerStr) : '');
     getJson(
       url,
       function (data) {
+        // wx.addCard before Weixin has verified wx.config is refused, so it waits for ready.
         sdk.addCard({
           cardList: data.cardList,
           success: function () {
@@ -264,6 +330,21 @@
     );
   }
 
+  function addCards() {
+    if (configFailed || isAdding || !(isReady || isResigning)) {
+      return;
+    }
+    isAdding = true;
+    setButtonEnabled(false);
+    setState('adding', 'adding');
+    if (isResigning) {
+      // The tap came while the page re-signs its new URL; onReady sends it.
+      pendingTap = true;
+      return;
+    }
+    requestCardExt();
+  }
+
   // Android checks the current URL, so a page that changes its URL with the History API
   // must sign again. iOS keeps checking the entry URL, so nothing changes there.
   function watchUrlChanges() {
@@ -271,8 +352,8 @@
       return;
     }
     function onUrlChange() {
-      if (sdk && currentSigningUrl() !== signedUrl) {
-        configure();
+      if (sdk && !configFailed && currentSigningUrl() !== signedUrl) {
+        configure(true);
       }
     }
     ['pushState', 'replaceState'].forEach(function (name) {
@@ -300,7 +381,7 @@
       sdk.ready(onReady);
       sdk.error(onConfigError);
       watchUrlChanges();
-      configure();
+      configure(false);
     },
     function (reason) {
       setState('sdk-failed', 'sdk_failed', 'sdk-load', reason);
