@@ -88,6 +88,9 @@ class PhoneSession:
         self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
 
     def screenshot(self, name: str) -> Path | None:
+        """Check that the page state fits the phone's width, then save it as ``<name>.png`` when screenshots are on."""
+        width = self.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE_VIEWPORT["width"], f"{name}: the page is {width} px wide and scrolls sideways on a {PHONE_VIEWPORT['width']} px phone"
         return save_screenshot(self.page, name)
 
 

@@ -135,8 +135,12 @@ def test_english_weixin_adds_card(open_phone, stack) -> None:
 
     assert page.get_attribute("html", "lang") == "en"
     assert page.inner_text("#status") == SCRIPT["ready"][EN]
+    add_button = page.get_by_role("button", name=PAGE["add_button"][EN])
+    box = add_button.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= page.viewport_size["height"]
     session.screenshot("weixin-en-ready")
-    page.get_by_role("button", name=PAGE["add_button"][EN]).tap()
+    add_button.tap()
     page.wait_for_selector("body[data-state='added']")
     assert page.inner_text("#status") == SCRIPT["added"][EN]
     session.screenshot("weixin-en-added")
@@ -183,7 +187,7 @@ def test_wecom_asks_for_weixin(open_phone, stack, tmp_path) -> None:
     session.screenshot("wecom")
 
 
-def test_mini_program_offers_link(open_phone, stack) -> None:
+def test_mini_program_offers_link(open_phone, stack, tmp_path) -> None:
     session, url = open_landing(open_phone, stack, MINI_PROGRAM_IOS)
     page = session.page
     page.wait_for_load_state("load")
@@ -192,6 +196,8 @@ def test_mini_program_offers_link(open_phone, stack) -> None:
     assert page.inner_text("#client-notice") == PAGE["client_mini-program"][ZH]
     assert page.locator("#add-card").count() == 0
     assert page.input_value("#page-link") == url
+    page.locator("#page-qr").screenshot(path=str(tmp_path / "qr.png"))
+    assert decode_qr(tmp_path / "qr.png") == url
     session.screenshot("mini-program")
 
 

@@ -48,6 +48,10 @@ def test_coupon_journey(open_phone, stack) -> None:
     assert "batchAddCard" in config_call.params["verifyJsApiList"]
     button = page.get_by_role("button", name="添加到卡包")
     assert button.is_enabled()
+    # The button must be visible without scrolling on a 390x844 phone.
+    box = button.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= page.viewport_size["height"]
     session.screenshot("weixin-ready")
 
     # 3-4. The user taps the button, the sandbox client adds the card, the page says so.
