@@ -169,9 +169,10 @@ def event_line(event: StoredEvent) -> str:
         _iso(event.received_at) or "",
         str(fields.get("Event", "")),
         f"card_id={fields.get('CardId', '')}",
-        f"code={mask_code(fields.get('UserCardCode', ''))}",
         f"openid={fields.get('FromUserName', '')}",
     ]
+    if fields.get("UserCardCode"):
+        parts.append(f"code={mask_code(fields['UserCardCode'])}")
     if fields.get("OuterStr"):
         parts.append(f"outer_str={fields['OuterStr']}")
     return "  ".join(parts)
