@@ -71,10 +71,6 @@ def test_ios_keeps_entry_url_after_push_state(open_phone, stack) -> None:
     assert len(session.simulator.added_cards()) == 1
 
 
-# NOTE: static/landing.js keeps the button enabled while it signs the new URL, and the
-# JS-SDK fires no second wx.ready, so a tap in that window reaches batchAddCard while
-# Weixin is still verifying and fails with "the permission value is offline verifying".
-@pytest.mark.xfail(reason="landing.js lets a tap through while wx.config for the new URL is pending", strict=False)
 def test_android_tap_right_after_push_state(open_phone, stack) -> None:
     session, _ = open_ready_page(open_phone, stack, WEIXIN_ANDROID)
     page = session.page
@@ -85,3 +81,21 @@ def test_android_tap_right_after_push_state(open_phone, stack) -> None:
     rejected = [call.reply for call in session.simulator.calls_named("batchAddCard") if call.reply.get("err_msg") != "batch_add_card:ok"]
     assert rejected == []
     assert page.get_attribute("body", "data-state") == "added"
+
+
+def test_android_failed_resign_shown(open_phone, stack) -> None:
+    session, _ = open_ready_page(open_phone, stack, WEIXIN_ANDROID)
+    page = session.page
+
+    def forge(route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "signature": "0" * 40})
+
+    # Only the signature for the new URL is forged; the first wx.config passed.
+    page.route("**/jssdk/config?*", forge)
+    page.evaluate(PUSH_STATE)
+    page.wait_for_selector("body[data-state='config-failed']")
+    assert page.get_attribute("body", "data-error") == "invalid-signature"
+    assert page.get_by_role("button", name=PAGE["add_button"][ZH]).is_disabled()
+    replies = [call.reply["err_msg"] for call in session.simulator.calls_named("preVerifyJSAPI")]
+    assert replies == ["pre_verify_jsapi:ok", "pre_verify_jsapi:fail_invalid signature"]
