@@ -2,7 +2,7 @@
 
 A code file has one code per line. Lines are stripped, blank lines dropped, and repeated
 codes dropped keeping the first, so the same file always yields the same batches of at
-most 100 codes (the ``card/code/deposit`` limit; more answers 40109). The result of
+most 100 codes. That is the ``card/code/deposit`` limit, and Weixin rejects more with 40109. The result of
 each batch is stored under the card_id and the SHA-256 of the file, so a rerun after an
 interruption skips the batches that succeeded, and a rerun of a finished file sends
 nothing. A batch interrupted after Weixin accepted it but before its result was stored
@@ -108,7 +108,7 @@ def _unique_codes(path: Path) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What Weixin did with one batch: how many codes it took, how many it had already, which failed."""
+    """The outcome of one batch: counts of accepted and already deposited codes, and the failed codes."""
 
     succeeded: int
     duplicate: int
@@ -235,8 +235,8 @@ async def raise_stock_once(client: WeixinClient, card_id: str, progress: Deposit
     """Raise the stock by ``increase`` unless it was already raised for this file.
 
     Return the increase and whether this call made it. The stock goes up by the number of
-    codes of this file that Weixin accepted, so every deposited code can be issued once
-    and a rerun never raises it twice.
+    codes of this file that Weixin accepted, so it matches the new codes available to
+    issue. A marker in the store keeps a rerun from raising it twice.
     """
     already = await progress.stock_raised()
     if already is not None:

@@ -1,9 +1,9 @@
 """``wxcard deposit CARD_ID FILE``: import custom codes in resumable batches of 100.
 
-After the batches it prints the counts, writes the failed codes to a file, checks the
-total with ``card/code/getdepositcount`` and, with ``--modify-stock``, raises the stock
-by the number of codes of this file that Weixin accepted (once per file, even when
-rerun), so that the stock never exceeds the codes available to issue.
+After the batches it prints the counts, writes the failed codes to a file and checks the
+total with ``card/code/getdepositcount``. With ``--modify-stock`` it raises the stock by
+the number of codes of this file that Weixin accepted, once per file even when rerun,
+so the stock does not exceed the codes available to issue.
 """
 
 from __future__ import annotations

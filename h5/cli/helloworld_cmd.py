@@ -3,8 +3,8 @@ whitelist, consume, decrypt and code.
 
 Each subcommand calls the API at ``WXCARD_API_BASE`` with the access_token from the
 credential cache in ``WXCARD_STORE``, the same cache the server uses. The main result
-goes to stdout alone on its first line (the logo URL, the card_id, the QR page URL), so
-shell scripts can capture it; warnings go to stderr.
+(the logo URL, the card_id, the QR page URL) is the first line of stdout, alone, so shell
+scripts can capture it. Warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -99,14 +99,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 async def _token(ctx: CommandContext) -> int:
     cached = await ctx.client.credentials.cached(ACCESS_TOKEN)
     credential = cached or await ctx.client.access_token()
-    shown = credential.value if ctx.args.reveal else mask(credential.value)
+    printed_token = credential.value if ctx.args.reveal else mask(credential.value)
     seconds = max(0, int(credential.expires_at - ctx.client.credentials.clock()))
 
     if ctx.as_json:
-        ctx.print_json({"access_token": shown, "expires_at": int(credential.expires_at), "expires_in": seconds, "cached": cached is not None})
+        expiry = {"expires_at": int(credential.expires_at), "expires_in": seconds}
+        ctx.print_json({"access_token": printed_token, **expiry, "cached": cached is not None})
         return EXIT_OK
 
-    ctx.say("token_value", token=shown)
+    ctx.say("token_value", token=printed_token)
     if not ctx.args.reveal:
         ctx.note("token_masked_note")
     source = text("token_from_cache" if cached else "token_fetched", ctx.language)
@@ -274,7 +275,7 @@ def _check_whitelist(args: argparse.Namespace, language: str) -> tuple[list[str]
 
 async def _whitelist(ctx: CommandContext) -> int:
     openids, usernames = ctx.prepared
-    # Weixin keeps only the list of the latest call, so say so before replacing it.
+    # Weixin keeps only the list of the latest call, so warn before replacing the old one.
     ctx.note("whitelist_replaces")
     data = await ctx.client.set_test_whitelist(openids, usernames)
     if ctx.as_json:

@@ -1,7 +1,7 @@
 """Messages of the HelloWorld and deposit subcommands, in English and Simplified Chinese.
 
-``ERRCODES`` gives the meaning of each Weixin errcode these subcommands meet, ``HINTS``
-says what to do about the common ones, and ``TEXTS`` holds every other line the
+``ERRCODES`` maps each Weixin errcode these subcommands meet to its meaning, ``HINTS``
+tells what to do about the common ones, and ``TEXTS`` contains every other line the
 subcommands print. The language is ``en`` or ``zh``; ``cli_language`` picks it from
 ``--lang`` or the locale.
 """

@@ -1,4 +1,4 @@
-"""What the HelloWorld and deposit subcommands share: options, settings, the client, errors.
+"""Shared parts of the HelloWorld and deposit subcommands: options, settings, the client, errors.
 
 ``run_command`` reads the settings, opens the store named by ``WXCARD_STORE`` (the
 credential cache the server uses), builds a ``WeixinClient`` on ``WXCARD_API_BASE`` and
@@ -35,7 +35,7 @@ class UsageError(Exception):
 
 @dataclass
 class CommandContext:
-    """What a command needs: its arguments, the output language, the settings, store and client."""
+    """The arguments, output language, settings, store and client of one command run."""
 
     args: argparse.Namespace
     language: str
@@ -95,7 +95,7 @@ def run_command(args: argparse.Namespace, command: Command, prepare: Prepare | N
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # These subcommands print one line for each failure themselves, which INFO logs and the
     # client's warnings on stderr would bury, so the default level here is ERROR.
-    # NOTE: an explicit --log-level INFO cannot be told from the default, so it also becomes ERROR.
+    # NOTE: an explicit --log-level INFO looks the same as the default, so it also becomes ERROR.
     if str(getattr(args, "log_level", "INFO")).upper() == "INFO":
         logging.getLogger().setLevel(logging.ERROR)
 
