@@ -232,7 +232,7 @@ def test_stable_token_same_until_last_300_seconds(wx: Weixin) -> None:
     renewed = stable(wx)
     assert renewed["access_token"] != first["access_token"]
     assert renewed["expires_in"] == 7200
-    # The old token runs out its own lifetime, then answers 42001.
+    # The old token stays valid for the rest of its lifetime, then returns 42001.
     assert wx.get("card/getcolors", token=first["access_token"])["errcode"] == 0
     state.advance(300)
     assert wx.get("card/getcolors", token=first["access_token"])["errcode"] == 42001

@@ -1,6 +1,6 @@
 """The sandbox's Starlette app: Weixin API paths, uploaded images and the /sandbox/ controls.
 
-Weixin paths answer like Weixin: HTTP 200 with JSON, ``{"errcode": N, "errmsg": "... hint: [...]"}``
+Weixin paths respond as Weixin does: HTTP 200 with JSON, ``{"errcode": N, "errmsg": "... hint: [...]"}``
 on errors. Every request to a Weixin path is counted and recorded, then may hit an
 injected fault, then has its access_token checked.
 """
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Call:
-    """One Weixin API request as a handler sees it; ``appid`` comes from the access_token."""
+    """One Weixin API request passed to a handler; ``appid`` comes from the access_token."""
 
     state: SandboxState
     request: Request
@@ -89,7 +89,7 @@ def weixin_route(path: str, handler: Handler, method: str = "POST", needs_token:
             appid = state.check_token(query.get("access_token")) if needs_token else ""
             result = await handler(Call(state, request, appid, body, query))
         except SandboxError as exc:
-            logger.info("sandbox %s answered errcode=%d", path, exc.errcode)
+            logger.info("sandbox %s returned errcode=%d", path, exc.errcode)
             return weixin_response(exc.answer())
         return weixin_response(result)
 

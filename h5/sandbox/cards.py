@@ -199,7 +199,7 @@ class CardMixin:
         return card
 
     def delete_card(self: "SandboxState", appid: str, card_id: Any) -> None:
-        """Answer card/delete: the card stops being distributable; received codes stay usable."""
+        """Handle card/delete: the card stops being distributable; received codes stay usable."""
         with self.lock:
             card = self.card(card_id, appid)
             card.status = "CARD_STATUS_DELETE"
@@ -207,7 +207,7 @@ class CardMixin:
         logger.info("sandbox deleted card card_id=%s appid=%s", card_id, appid)
 
     def modify_stock(self: "SandboxState", appid: str, body: dict[str, Any]) -> None:
-        """Answer card/modifystock with increase_stock_value or reduce_stock_value."""
+        """Handle card/modifystock with increase_stock_value or reduce_stock_value."""
         increase = body.get("increase_stock_value", 0)
         reduce = body.get("reduce_stock_value", 0)
         for name, value in (("increase_stock_value", increase), ("reduce_stock_value", reduce)):
@@ -218,7 +218,7 @@ class CardMixin:
             quantity = card.quantity + increase - reduce
             if not 0 <= quantity <= MAX_QUANTITY:
                 raise SandboxError(40122, f"invalid quantity: stock would become {quantity}, allowed 0..{MAX_QUANTITY}")
-            # Deposit-mode stock may not exceed the deposited codes nobody received yet.
+            # Deposit-mode stock may not exceed the deposited codes that no user has received yet.
             unused = sum(1 for used in card.deposited.values() if not used)
             if card.deposit_mode and increase and quantity > unused:
                 raise SandboxError(
@@ -231,7 +231,7 @@ class CardMixin:
     # -- distribution --------------------------------------------------------------------
 
     def set_whitelist(self: "SandboxState", appid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer card/testwhitelist/set: replace the whole list (at most 10 entries in total)."""
+        """Handle card/testwhitelist/set: replace the whole list (at most 10 entries in total)."""
         openids = body.get("openid", [])
         usernames = body.get("username", [])
         if not isinstance(openids, list) or not isinstance(usernames, list):
@@ -260,7 +260,7 @@ class CardMixin:
             return openid in self.whitelists.get(appid, {}).get("openid", [])
 
     def create_qrcode(self: "SandboxState", appid: str, body: Any) -> dict[str, Any]:
-        """Answer card/qrcode/create for QR_CARD and QR_MULTIPLE_CARD."""
+        """Handle card/qrcode/create for QR_CARD and QR_MULTIPLE_CARD."""
         if not isinstance(body, dict):
             raise data_format("the body must be a JSON object")
         expire_seconds = body.get("expire_seconds")

@@ -241,7 +241,7 @@ class CodeMixin:
         return record.status
 
     def get_code(self: "SandboxState", appid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer card/code/get; ``check_consume`` defaults to true."""
+        """Handle card/code/get; ``check_consume`` defaults to true."""
         check_consume = body.get("check_consume", True)
         if not isinstance(check_consume, bool):
             raise data_format(f"check_consume must be true or false, got {check_consume!r}")
@@ -264,7 +264,7 @@ class CodeMixin:
         return answer
 
     def decrypt_code(self: "SandboxState", appid: str, encrypt_code: Any) -> str:
-        """Answer card/code/decrypt: only the exact encrypt_code issued to this appid works (else 40075)."""
+        """Handle card/code/decrypt: only the exact encrypt_code issued to this appid works (else 40075)."""
         if not encrypt_code:
             raise missing("encrypt_code")
         with self.lock:
@@ -274,7 +274,7 @@ class CodeMixin:
             return self._decrypt(encrypt_code)
 
     def consume_code(self: "SandboxState", appid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer card/code/consume and push ``user_consume_card`` with ConsumeSource FROM_API."""
+        """Handle card/code/consume and push ``user_consume_card`` with ConsumeSource FROM_API."""
         with self.lock:
             record = self.find_code(appid, body.get("code"), body.get("card_id"))
             status = self.user_card_status(record)
@@ -324,7 +324,7 @@ class CodeMixin:
         return codes
 
     def deposit_codes(self: "SandboxState", appid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer card/code/deposit: at most 100 codes; duplicates are filtered, not errors."""
+        """Handle card/code/deposit: at most 100 codes; duplicates are filtered, not errors."""
         codes = self._code_list(body)
         with self.lock:
             card = self.card(body.get("card_id"), appid)
@@ -346,12 +346,12 @@ class CodeMixin:
         return {"errcode": 0, "errmsg": "ok", "succ_code": succ, "duplicate_code": duplicate, "fail_code": fail}
 
     def deposit_count(self: "SandboxState", appid: str, card_id: Any) -> int:
-        """Answer card/code/getdepositcount: how many codes were deposited into the card."""
+        """Handle card/code/getdepositcount: how many codes were deposited into the card."""
         with self.lock:
             return len(self.card(card_id, appid).deposited)
 
     def check_codes(self: "SandboxState", appid: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer card/code/checkcode: which of at most 100 codes were deposited."""
+        """Handle card/code/checkcode: which of at most 100 codes were deposited."""
         codes = self._code_list(body)
         with self.lock:
             card = self.card(body.get("card_id"), appid)

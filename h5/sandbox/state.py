@@ -10,8 +10,8 @@ Time: ``state.now()`` is ``clock() + offset``. Pass ``clock=`` to the constructo
 inject a time function, or call ``state.advance(seconds)`` to move time forward without
 sleeping (token and ticket expiry, grace periods and daily quotas all follow it).
 
-Events: ``state.listeners`` is a list of callables; ``state.emit(event)`` calls each
-with a dict that uses the field names of Weixin's XML push (``ToUserName``,
+Events: ``state.listeners`` is a list of callables, and ``state.emit(event)`` calls each
+of them with a dict. The dict uses the field names of Weixin's XML push (``ToUserName``,
 ``FromUserName``, ``CreateTime``, ``MsgType``, ``Event``, ``CardId``, ...). Events are
 emitted after the lock is released, so a listener may call the state again.
 """
@@ -102,7 +102,7 @@ class Counters:
 
 
 class SandboxState(TokenMixin, CardMixin, CodeMixin):
-    """Everything the sandbox knows; see the module docstring for time, locking and events."""
+    """The sandbox's whole state; the module docstring explains time, locking and events."""
 
     def __init__(
         self,
@@ -190,8 +190,8 @@ class SandboxState(TokenMixin, CardMixin, CodeMixin):
     ) -> Fault:
         """Make the next ``count`` calls of ``path`` fail.
 
-        ``errcode`` answers that Weixin error, ``delay`` waits that many seconds before
-        answering (for client timeouts), ``http_status`` answers a non-JSON HTTP error.
+        ``errcode`` returns that Weixin error, ``delay`` waits that many seconds before
+        responding (for client timeouts), ``http_status`` returns a non-JSON HTTP error.
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")

@@ -116,7 +116,7 @@ class TokenMixin:
     def fetch_token(
         self: "SandboxState", grant_type: Any, appid: Any, secret: Any, client_ip: str | None = None
     ) -> dict[str, Any]:
-        """Answer ``GET cgi-bin/token``: a new token; the previous one keeps 300 s of grace."""
+        """Handle ``GET cgi-bin/token``: a new token; the previous one keeps 300 s of grace."""
         with self.lock:
             appid = self._check_credentials(grant_type, appid, secret, client_ip)
             self._count_daily(appid, "token", self.token_daily_quota)
@@ -132,7 +132,7 @@ class TokenMixin:
         return {"access_token": token.value, "expires_in": TOKEN_LIFETIME}
 
     def fetch_stable_token(self: "SandboxState", body: Any, client_ip: str | None = None) -> dict[str, Any]:
-        """Answer ``POST cgi-bin/stable_token`` (see the module docstring for the rules)."""
+        """Handle ``POST cgi-bin/stable_token`` (see the module docstring for the rules)."""
         if not isinstance(body, dict):
             raise data_format("the body must be a JSON object")
         force = body.get("force_refresh", False)
@@ -201,7 +201,7 @@ class TokenMixin:
     # -- tickets -------------------------------------------------------------------------
 
     def fetch_ticket(self: "SandboxState", appid: str, ticket_type: str | None) -> dict[str, Any]:
-        """Answer ``cgi-bin/ticket/getticket``: the same ticket for 7200 s, then a new one.
+        """Handle ``cgi-bin/ticket/getticket``: the same ticket for 7200 s, then a new one.
 
         ``expires_in`` is the remaining lifetime, 7200 on the first fetch.
         """
