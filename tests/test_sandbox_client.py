@@ -249,3 +249,21 @@ def test_push_config_rejects_bad_values(sandbox):
         assert answer.status_code == 400, payload
     off = httpx.post(f"{sandbox.base_url}/sandbox/push-config", json={"url": None})
     assert off.json()["config"] is None
+
+
+def test_add_card_takes_wx_add_card_shape(sandbox, tmp_path):
+    """The card-ext endpoint's JSON can be posted as is, with the openid in the query string."""
+    card_id = create_card(sandbox)
+    with running_backend(tmp_path, **backend_overrides(sandbox, tmp_path, card_id)) as (backend_url, settings):
+        configure_push(sandbox, f"{backend_url}/weixin/events")
+        card_list = httpx.get(f"{backend_url}/cards/spring/card-ext", params={"outer_str": "ch_piped"}).json()
+
+        added = httpx.post(f"{sandbox.base_url}/sandbox/client/add-card", params={"openid": OPENID}, json=card_list)
+        assert added.status_code == 200, added.text
+        [entry] = added.json()["card_list"]
+        assert entry["is_succ"] == 1
+        assert entry["card_ext"] == card_list["cardList"][0]["cardExt"]
+
+        got = wait_until(lambda: stored_events(settings, event_type="user_get_card"))
+        assert got[0].fields["OuterStr"] == "ch_piped"
+        assert got[0].fields["FromUserName"] == OPENID

@@ -28,7 +28,7 @@ import hmac
 import json
 import logging
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Mapping, TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -151,10 +151,27 @@ def _required(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _bridge_shape(body: dict[str, Any], query: Mapping[str, str]) -> dict[str, Any]:
+    """Accept the ``wx.addCard`` argument as well, so the card-ext endpoint's JSON can be piped in.
+
+    ``{"cardList": [{"cardId", "cardExt"}]}`` becomes ``card_list``; ``appid`` and
+    ``openid`` may come from the query string.
+    """
+    if "card_list" not in body and isinstance(body.get("cardList"), list):
+        body["card_list"] = [
+            {"card_id": entry.get("cardId"), "card_ext": entry.get("cardExt")} if isinstance(entry, dict) else entry
+            for entry in body["cardList"]
+        ]
+    for name in ("appid", "openid"):
+        if name not in body and query.get(name):
+            body[name] = query[name]
+    return body
+
+
 async def add_card_endpoint(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     try:
-        body = await _json(request)
+        body = _bridge_shape(await _json(request), request.query_params)
         appid = body.get("appid") or state.default_appid
         results = add_cards(state, appid, _required(body, "openid"), body.get("card_list"))
     except ClientRequestError as exc:
