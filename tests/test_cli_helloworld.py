@@ -263,6 +263,7 @@ def test_qrcode_single_card(wxcard: Wxcard, tmp_path: Path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=")
     assert any("▄" in line or "▀" in line for line in lines[1:])
+    assert "the QR code contains http://weixin.qq.com/q/" in result.stderr
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 

@@ -251,11 +251,12 @@ async def _qrcode(ctx: CommandContext) -> int:
         ctx.note("qr_drawing_skipped")
         return EXIT_OK
     qr = segno.make(result.url, error="m")
-    if not ctx.as_json:
-        qr.terminal(out=sys.stdout, compact=True)
     if ctx.args.png:
         qr.save(str(ctx.args.png), kind="png", scale=8, border=4)
         ctx.note("qr_png_written", path=ctx.args.png)
+    if not ctx.as_json:
+        ctx.note("qr_content", url=result.url)
+        qr.terminal(out=sys.stdout, compact=True)
     return EXIT_OK
 
 

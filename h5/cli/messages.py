@@ -134,6 +134,7 @@ TEXTS: dict[str, dict[str, str]] = {
         EN: "the answer has no url to draw as a QR code",
         ZH: "返回结果中没有可绘制为二维码的 url",
     },
+    "qr_content": {EN: "the QR code contains {url}", ZH: "二维码内容为 {url}"},
     "qr_png_written": {EN: "QR code written to {path}", ZH: "二维码已写入 {path}"},
     "qr_code_count": {
         EN: "--code was given {codes} time(s) for {cards} card(s); give it once per card, in the same order",

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -137,6 +138,10 @@ def run_command(args: argparse.Namespace, command: Command, prepare: Prepare | N
     except KeyboardInterrupt:
         _error(text("interrupted", language))
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `| head -1`); Python would complain again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
         logger.debug("unexpected error in %s", getattr(args, "command", "?"), exc_info=True)
         _error(text("unexpected_error", language, message=f"{type(exc).__name__}: {exc}"))
