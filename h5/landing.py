@@ -211,7 +211,7 @@ async def card_ext(request: Request) -> Response:
 
 @dataclass(frozen=True)
 class CardView:
-    """What the page shows of one card."""
+    """The fields of one card that the page shows."""
 
     card_id: str
     state: str
@@ -374,7 +374,10 @@ async def _landing(
 
 
 async def log_campaign_checks(ctx: AppContext, timeout: float = STARTUP_CHECK_TIMEOUT) -> None:
-    """Log one line per campaign card with its state; never raises, so start-up cannot fail here."""
+    """Log one line per campaign card with its state.
+
+    Every error except cancellation is caught and logged, so the check cannot stop the server.
+    """
     try:
         checks = await asyncio.wait_for(check_campaigns(ctx), timeout)
     except asyncio.TimeoutError:

@@ -106,8 +106,8 @@
 
   // Load the JS-SDK so that it works in both packagings. The official jweixin script sets
   // window.wx and window.jWeixin. A module-style build (the npm weixin-js-sdk package)
-  // assigns module.exports and never sets window.wx, so it gets a module object to fill
-  // while it loads; the previous globals are restored afterwards.
+  // assigns module.exports and never sets window.wx. So while the script loads, the page
+  // defines a module object for it to fill, and restores the previous globals afterwards.
   function loadSdk(src, onLoaded, onFailure) {
     var existing = usableSdk(window.jWeixin) || usableSdk(window.wx);
     if (existing) {

@@ -324,7 +324,7 @@ def test_jssdk_config_wrong_variants_differ(backend: Backend, sandbox: SandboxSe
         assert body["signature"] != config_signature(ticket, body["nonceStr"], str(body["timestamp"]), wrong_url), case_id
 
 
-def test_jssdk_config_encoded_twice_is_not_decoded_twice(backend: Backend, sandbox: SandboxServer) -> None:
+def test_jssdk_config_keeps_percent_escapes(backend: Backend, sandbox: SandboxServer) -> None:
     page_url = "https://h5.example.com/c?title=%E6%BB%A1100%E5%87%8F20"
     body = httpx.get(f"{backend.url}/jssdk/config?url={encode_uri_component(page_url)}").json()
     ticket = sandbox_tickets(sandbox)["jsapi"]
