@@ -170,7 +170,7 @@ def stored_events(store_url: str, event_type: str | None = None) -> list[dict[st
 
 
 def wait_for_events(store_url: str, event_type: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Poll the store until it holds ``count`` events of ``event_type``, and return them.
+    """Poll the store until it contains ``count`` events of ``event_type``, and return them.
 
     The sandbox pushes events over HTTP from its own thread, so they land shortly after
     the call that caused them. On timeout the events found so far are returned.

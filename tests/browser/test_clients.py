@@ -1,7 +1,7 @@
 """The landing page for every client class, each with the checks its page needs.
 
 Weixin on phones gets the Add button and the outcome of wx.config and wx.addCard in plain
-words; other clients get a notice, and where it helps a QR code of the page, which must
+words. Other clients get a notice and, where it helps, a QR code of the page, which must
 decode to the page's URL.
 """
 

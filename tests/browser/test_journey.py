@@ -54,7 +54,7 @@ def test_coupon_journey(open_phone, stack) -> None:
     assert box["y"] + box["height"] <= page.viewport_size["height"]
     session.screenshot("weixin-ready")
 
-    # 3-4. The user taps the button, the sandbox client adds the card, the page says so.
+    # 3-4. The user taps the button, the sandbox client adds the card, and the page shows it.
     button.tap()
     page.wait_for_selector("body[data-state='added']")
     assert "已添加到卡包" in page.inner_text("#status")
