@@ -23,6 +23,7 @@ from h5.app import create_app
 from h5.client import WeixinClient
 from h5.config import Settings
 from h5.context import ROOT
+from h5.merchant_demo import MerchantPage
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from h5.sandbox.server import SandboxServer
 from h5.serving import ThreadedServer
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 EXAMPLES = ROOT / "examples"
 DEMO_TOKEN = "wxcarddemotoken"
 DEMO_OUTER_STR = "ch_moments"
+DEMO_OPENID = "o_demo_user"
 WEIXIN_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
@@ -43,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the sandbox and the backend on loopback with a demo coupon")
     parser.add_argument("--port", type=int, default=8000, help="backend port on 127.0.0.1 (default 8000)")
     parser.add_argument("--sandbox-port", type=int, default=8100, help="sandbox port on 127.0.0.1 (default 8100)")
+    parser.add_argument("--merchant-port", type=int, default=8200, help="merchant test page port on 127.0.0.1 (default 8200)")
     parser.add_argument("--dir", type=Path, default=Path("wxcard-demo"), help="folder for the demo's store and files")
     parser.add_argument("--once", action="store_true", help="set everything up, print the URLs and exit (for tests)")
     parser.set_defaults(handler=run_demo)
@@ -73,11 +76,13 @@ async def create_demo_card(sandbox: SandboxServer, backend_base: str, store_url:
     return card_id
 
 
-def write_demo_files(folder: Path, card_id: str, sandbox_base: str, port: int) -> dict[str, str]:
+def write_demo_files(folder: Path, card_id: str, sandbox_base: str, merchant_base: str) -> dict[str, str]:
     """Write campaigns.toml and .env for the demo and return the settings as environment variables."""
     folder.mkdir(parents=True, exist_ok=True)
     campaigns = folder / "campaigns.toml"
-    campaigns.write_text(f'[campaigns.hotpot]\ncards = ["{card_id}"]\n', encoding="utf-8")
+    campaigns.write_text(
+        f'[campaigns.hotpot]\ncards = ["{card_id}"]\nredirect_to = "{merchant_base}/shop"\n', encoding="utf-8"
+    )
     env = {
         "WXCARD_APPID": DEFAULT_APPID,
         "WXCARD_APPSECRET": DEFAULT_SECRET,
@@ -104,53 +109,79 @@ def configure_push(sandbox: SandboxServer, backend_base: str) -> None:
         logger.warning("the sandbox did not take the push configuration: HTTP %d", response.status_code)
 
 
-def print_instructions(backend_base: str, sandbox_base: str, env: dict[str, str], card_id: str) -> None:
+def print_instructions(backend_base: str, sandbox_base: str, merchant_base: str, card_id: str, folder: Path) -> None:
     landing = f"{backend_base}/cards/hotpot?outer_str={DEMO_OUTER_STR}"
     card_ext = f"{backend_base}/cards/hotpot/card-ext?outer_str={DEMO_OUTER_STR}"
+    add_card = f"{sandbox_base}/sandbox/client/add-card?openid={DEMO_OPENID}"
+    read_code = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"card_list\"][0][\"code\"])'"
     lines = [
         "",
         "wxcard demo is running. Nothing leaves this machine.",
         f"  sandbox (emulated Weixin): {sandbox_base}",
+        f"  merchant test page:        {merchant_base}/shop",
         f"  card_id:                   {card_id}",
         f"  landing page:              {landing}",
         "",
-        "Open the landing page as Weixin would (a plain browser gets the QR fallback):",
+        "In another terminal, walk the coupon's journey (the demo folder's .env configures wxcard):",
+        f"  cd {shlex.quote(str(folder.resolve()))}",
+        "  # 1. the landing page as Weixin shows it (a plain browser gets the QR fallback)",
         f"  curl -A {shlex.quote(WEIXIN_UA)} {shlex.quote(landing)}",
-        "The card_ext list that the page passes to wx.addCard:",
+        "  # 2. the card_ext list that the page passes to wx.addCard",
         f"  curl {shlex.quote(card_ext)}",
-        "Add the card as user o_demo_user through the sandbox's Weixin client simulator:",
-        f"  curl -s {shlex.quote(card_ext)} | curl -s -H 'Content-Type: application/json' --data @- "
-        f"'{sandbox_base}/sandbox/client/add-card?openid=o_demo_user'",
-        "Read the stored events and the channel report:",
-        f"  WXCARD_STORE={env['WXCARD_STORE']} wxcard events",
-        f"  WXCARD_STORE={env['WXCARD_STORE']} wxcard report",
+        f"  # 3. user {DEMO_OPENID} adds the card in the sandbox's Weixin client; Weixin pushes user_get_card",
+        f"  ENCRYPT_CODE=$(curl -s {shlex.quote(card_ext)} | curl -s -H 'Content-Type: application/json' "
+        f"--data @- {shlex.quote(add_card)} | {read_code})",
+        "  # 4. the user taps the coupon's custom entry: our redirect hands it to the merchant page",
+        '  CODE=$(wxcard decrypt "$ENCRYPT_CODE")',
+        f'  curl -sL "$(wxcard sandbox --redirect-url "$CODE" --sandbox-url {sandbox_base})"',
+        "  # 5. the cashier consumes it (or tap 核销 on the merchant page); Weixin pushes user_consume_card",
+        '  wxcard consume "$CODE"',
+        "  # 6. the stored events and the channel report",
+        "  wxcard events",
+        "  wxcard report",
         "",
         "Press Ctrl+C to stop.",
     ]
     print("\n".join(lines), flush=True)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def start_servers(args: argparse.Namespace) -> tuple[SandboxServer, ThreadedServer, ThreadedServer] | str:
+    """Start the sandbox, the merchant page and the backend; return them or a message saying which port failed."""
     sandbox = SandboxServer(port=args.sandbox_port)
     try:
         sandbox.start()
     except (OSError, RuntimeError) as exc:
-        print(f"wxcard demo: cannot start the sandbox on 127.0.0.1:{args.sandbox_port}: {exc}; try --sandbox-port", file=sys.stderr)
-        return 2
+        return f"cannot start the sandbox on 127.0.0.1:{args.sandbox_port}: {exc}; choose another --sandbox-port"
 
     backend_base = f"http://127.0.0.1:{args.port}"
-    env = write_demo_files(args.dir, "pending", sandbox.base_url, args.port)
+    merchant_base = f"http://127.0.0.1:{args.merchant_port}"
+    env = write_demo_files(args.dir, "pending", sandbox.base_url, merchant_base)
     card_id = asyncio.run(create_demo_card(sandbox, backend_base, env["WXCARD_STORE"]))
-    env = write_demo_files(args.dir, card_id, sandbox.base_url, args.port)
+    env = write_demo_files(args.dir, card_id, sandbox.base_url, merchant_base)
 
+    merchant_page = MerchantPage(backend_base=backend_base, merchant_key=env["WXCARD_MERCHANT_KEY"])
+    try:
+        merchant = ThreadedServer(merchant_page.app(), port=args.merchant_port, name="merchant").start()
+    except (OSError, RuntimeError) as exc:
+        sandbox.stop()
+        return f"cannot start the merchant test page on {merchant_base}: {exc}; choose another --merchant-port"
     try:
         backend = ThreadedServer(create_app(Settings.from_env(env)), port=args.port, name="backend").start()
     except (OSError, RuntimeError) as exc:
+        merchant.stop()
         sandbox.stop()
-        print(f"wxcard demo: cannot start the backend on 127.0.0.1:{args.port}: {exc}; try --port", file=sys.stderr)
-        return 2
+        return f"cannot start the backend on {backend_base}: {exc}; choose another --port"
+
     configure_push(sandbox, backend_base)
-    print_instructions(backend_base, sandbox.base_url, env, card_id)
+    print_instructions(backend_base, sandbox.base_url, merchant_base, card_id, args.dir)
+    return sandbox, merchant, backend
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    started = start_servers(args)
+    if isinstance(started, str):
+        print(f"wxcard demo: {started}", file=sys.stderr)
+        return 2
 
     try:
         while not args.once:
@@ -158,6 +189,6 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        backend.stop()
-        sandbox.stop()
+        for server in reversed(started):
+            server.stop()
     return 0

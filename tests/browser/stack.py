@@ -28,7 +28,7 @@ from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from h5.sandbox.server import SandboxServer
 from h5.serving import ThreadedServer
 from h5.store import open_store
-from tests.browser.merchant_page import MerchantPage
+from h5.merchant_demo import MerchantPage
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""A merchant's page for the browser journey: it takes the hand-over and consumes the code.
+"""A merchant's test page for the demo and the browser journey: it takes the hand-over and consumes the code.
 
 ``GET /shop?handoff=TOKEN`` verifies the token with the backend's
 ``POST /cards/handoff/verify`` and shows the coupon with a 核销 (consume) button.
