@@ -35,7 +35,7 @@ from h5.errors import (
     WeixinError,
     WeixinTransportError,
 )
-from h5.redirect_pages import PRIVATE_HEADERS, coupon_page, error_page, status_page
+from h5.redirect_pages import PRIVATE_HEADERS, CardLook, coupon_page, error_page, status_page
 from h5.weixin_types import CodeInfo
 
 logger = logging.getLogger(__name__)
@@ -148,9 +148,9 @@ async def hand_over(ctx: AppContext, request: Request, query: RedirectQuery, cod
     """Redirect a usable coupon to its campaign's merchant page, or show it on our own page."""
     campaign = campaign_for_card(ctx.campaigns, query.card_id, query.campaign)
     if campaign is None or campaign.redirect_to is None:
-        title, brand = await card_names(ctx, query.card_id)
+        look = await card_look(ctx, query.card_id)
         logger.info("redirect showing coupon page card_id=%s openid=%s", query.card_id, mask_openid(info.openid))
-        return coupon_page(ctx, request, query.card_id, code, title, brand, info.user_card_status)
+        return coupon_page(ctx, request, query.card_id, code, look, info.user_card_status)
 
     # outer_str comes from card/code/get only, because the one in the URL is not signed.
     try:
@@ -167,14 +167,14 @@ async def hand_over(ctx: AppContext, request: Request, query: RedirectQuery, cod
     return RedirectResponse(handoff_url(campaign, token), status_code=303, headers=PRIVATE_HEADERS)
 
 
-async def card_names(ctx: AppContext, card_id: str) -> tuple[str, str]:
-    """Return the card's title and brand name, or empty strings when ``card/get`` fails."""
+async def card_look(ctx: AppContext, card_id: str) -> CardLook:
+    """Return what the pages show of the card, or an empty look when ``card/get`` fails."""
     try:
         info = await ctx.card_info(card_id)
     except WeixinError as exc:
         logger.warning("redirect could not read card/get card_id=%s: %s", card_id, exc)
-        return "", ""
-    return info.title, info.brand_name
+        return CardLook()
+    return CardLook.from_card(info)
 
 
 async def process(ctx: AppContext, request: Request) -> Response:
@@ -190,8 +190,7 @@ async def process(ctx: AppContext, request: Request) -> Response:
         elif status not in UNUSABLE_STATUSES:
             shown = "OTHER"
         logger.info("redirect coupon not usable card_id=%s openid=%s status=%s", query.card_id, mask_openid(info.openid), status)
-        title, _ = await card_names(ctx, query.card_id)
-        return status_page(ctx, request, query.card_id, shown, title)
+        return status_page(ctx, request, query.card_id, shown, await card_look(ctx, query.card_id))
 
     return await hand_over(ctx, request, query, code, info)
 
@@ -220,7 +219,7 @@ async def redirect(request: Request) -> Response:
     except CodeUnavailableError as exc:
         # Only check_consume=true returns 40127, but it names a status, so show that status.
         logger.info("redirect coupon unavailable: %s", exc)
-        return status_page(ctx, request, request.query_params.get("card_id", ""), "UNAVAILABLE", "")
+        return status_page(ctx, request, request.query_params.get("card_id", ""), "UNAVAILABLE", CardLook())
     except WeixinError as exc:
         kind = weixin_error_kind(exc)
         errcode = exc.errcode if isinstance(exc, WeixinAPIError) else None

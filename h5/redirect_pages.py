@@ -8,6 +8,8 @@ show a code.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from starlette.responses import HTMLResponse
 from h5.context import AppContext
 from h5.coupon_images import barcode_svg, qr_code_svg
 from h5.i18n import page_language, translate
+from h5.weixin_types import CardInfo
 
 PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -106,12 +109,32 @@ STATUS_TEXTS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 COUPON_TEXTS = {
     "title": {"zh-CN": "使用优惠券", "en": "Use this coupon"},
     "show_cashier": {"zh-CN": "请向收银员出示此码", "en": "Show this code to the cashier"},
-    "code": {"zh-CN": "券码", "en": "Code"},
     "status": {"zh-CN": "状态", "en": "Status"},
     "normal": {"zh-CN": "可使用", "en": "Ready to use"},
     "qr": {"zh-CN": "二维码", "en": "QR code"},
     "barcode": {"zh-CN": "条形码", "en": "Barcode"},
 }
+
+
+_HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+_GREY = "#8c8c8c"
+
+
+@dataclass(frozen=True)
+class CardLook:
+    """What the pages show of a card from ``card/get``; empty when it could not be read."""
+
+    title: str = ""
+    brand_name: str = ""
+    logo_url: str = ""
+    color: str = _GREY
+
+    @classmethod
+    def from_card(cls, info: CardInfo) -> "CardLook":
+        # The colour goes into a style attribute and the logo into src, so only safe forms pass.
+        color = info.color if _HEX_COLOR.fullmatch(info.color) else _GREY
+        logo_url = info.logo_url if info.logo_url.startswith(("https://", "http://")) else ""
+        return cls(info.title, info.brand_name, logo_url, color)
 
 
 def language_of(request: Request) -> str:
@@ -121,7 +144,10 @@ def language_of(request: Request) -> str:
 def render(ctx: AppContext, request: Request, template: str, status_code: int, headers: dict[str, str] | None = None, **values: Any) -> HTMLResponse:
     """Render ``template`` with the page language and the private headers every redirect page gets."""
     language = language_of(request)
-    html = ctx.templates.get_template(template).render(lang=language, common=translate(COMMON_TEXTS, language), **values)
+    css_url = request.url_for("static", path="landing.css").path
+    html = ctx.templates.get_template(template).render(
+        lang=language, css_url=css_url, common=translate(COMMON_TEXTS, language), **values
+    )
     return HTMLResponse(html, status_code=status_code, headers={**PRIVATE_HEADERS, **(headers or {})})
 
 
@@ -133,7 +159,7 @@ def error_page(ctx: AppContext, request: Request, kind: str) -> HTMLResponse:
     return render(ctx, request, "error.html", status_code, headers, title=title[language], message=message[language], kind=kind)
 
 
-def status_page(ctx: AppContext, request: Request, card_id: str, status: str, card_title: str) -> HTMLResponse:
+def status_page(ctx: AppContext, request: Request, card_id: str, status: str, look: CardLook) -> HTMLResponse:
     """Render the page of a coupon that cannot be used because of its ``status``."""
     title, message = STATUS_TEXTS.get(status, STATUS_TEXTS["OTHER"])
     language = language_of(request)
@@ -146,11 +172,11 @@ def status_page(ctx: AppContext, request: Request, card_id: str, status: str, ca
         message=message[language],
         status=status,
         card_id=card_id,
-        card_title=card_title,
+        look=look,
     )
 
 
-def coupon_page(ctx: AppContext, request: Request, card_id: str, code: str, card_title: str, brand_name: str, status: str) -> HTMLResponse:
+def coupon_page(ctx: AppContext, request: Request, card_id: str, code: str, look: CardLook, status: str) -> HTMLResponse:
     """Render our own "use this coupon" page with the code as text, QR code and barcode."""
     language = language_of(request)
     return render(
@@ -160,8 +186,7 @@ def coupon_page(ctx: AppContext, request: Request, card_id: str, code: str, card
         200,
         t=translate(COUPON_TEXTS, language),
         card_id=card_id,
-        card_title=card_title,
-        brand_name=brand_name,
+        look=look,
         code=code,
         status=status,
         qr_svg=qr_code_svg(code),
