@@ -122,7 +122,7 @@ _GREY = "#8c8c8c"
 
 @dataclass(frozen=True)
 class CardLook:
-    """What the pages show of a card from ``card/get``; empty when it could not be read."""
+    """The card details the pages show, from ``card/get``; empty when it could not be read."""
 
     title: str = ""
     brand_name: str = ""
