@@ -8,7 +8,6 @@ against the sandbox and points the sandbox's event pushes at the backend's recei
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -28,6 +27,7 @@ from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from h5.sandbox.server import SandboxServer
 from h5.serving import ThreadedServer
 from h5.store import open_store
+from h5.cli.demo_cmd import hotpot_card
 from h5.merchant_demo import MerchantPage
 
 logger = logging.getLogger(__name__)
@@ -81,17 +81,6 @@ class Stack:
         self.backend.stop()
         self.merchant_server.stop()
         self.sandbox.stop()
-
-
-def hotpot_card(custom_url: str, logo_url: str) -> dict[str, Any]:
-    """Return the HelloWorld hotpot GROUPON card with our logo and a custom entry to ``custom_url``."""
-    card = json.loads((EXAMPLES / "hotpot-groupon.json").read_text(encoding="utf-8"))["card"]
-    base_info = card["groupon"]["base_info"]
-    base_info["logo_url"] = logo_url
-    base_info["custom_url_name"] = "立即使用"
-    base_info["custom_url"] = custom_url
-    base_info["custom_url_sub_title"] = "到店出示"
-    return card
 
 
 async def _create_card(sandbox_base: str, store_url: str, custom_url: str) -> str:
