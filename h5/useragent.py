@@ -22,8 +22,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-import user_agents
-
 from h5.i18n import page_language
 
 WEIXIN = "weixin"
@@ -114,5 +112,9 @@ def classify(user_agent: str | None) -> ClientInfo:
 def _is_mobile_browser(user_agent: str) -> bool:
     # Only here does the full parser add something: a phone cannot scan its own screen,
     # so the page words its advice differently.
+    # Imported here because loading its regex table takes about 0.2 s, which every
+    # wxcard command and server start would otherwise pay.
+    import user_agents
+
     parsed = user_agents.parse(user_agent)
     return bool(parsed.is_mobile or parsed.is_tablet)
