@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# /cards/redirect is the custom-entry handler, so a campaign of that name could never be opened.
+_RESERVED_NAMES = {"redirect"}
 _CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -50,6 +52,8 @@ def _campaign(path: Path, name: str, table: object) -> Campaign:
     where = f"{path}: campaigns.{name}"
     if not _NAME.fullmatch(name):
         raise CampaignFileError(f"{where}: the name may use only letters, digits, '_' and '-' (at most 64)")
+    if name in _RESERVED_NAMES:
+        raise CampaignFileError(f"{where}: the name {name!r} is reserved for /cards/{name}; choose another name")
     if not isinstance(table, dict):
         raise CampaignFileError(f"{where}: must be a table")
 
