@@ -2,8 +2,8 @@
 
 Every call sends JSON as UTF-8 without ``\\uXXXX`` escapes, carries the access_token
 only as a query parameter, and maps a non-zero errcode to a typed exception from
-``h5.errors``. On 40001, 40014 or 42001 it refreshes the token once, only if the cached
-token is still the one that failed, and retries the call once; it never loops.
+``h5.errors``. On 40001, 40014 or 42001 it refreshes the token once, and only if the
+cached token is still the one that failed. Then it retries the call once, never more.
 """
 
 from __future__ import annotations
@@ -91,14 +91,14 @@ class WeixinClient:
         try:
             data = response.json()
         except ValueError:
-            raise WeixinTransportError(path, self.host, "the answer is not JSON") from None
+            raise WeixinTransportError(path, self.host, "the response is not JSON") from None
         if not isinstance(data, dict):
-            raise WeixinTransportError(path, self.host, "the answer is not a JSON object")
+            raise WeixinTransportError(path, self.host, "the response is not a JSON object")
 
         errcode = int(data.get("errcode", 0) or 0)
         if errcode != 0:
             errmsg = str(data.get("errmsg", ""))
-            logger.warning("weixin %s answered errcode=%d appid=%s", path, errcode, self.appid)
+            logger.warning("weixin %s returned errcode=%d appid=%s", path, errcode, self.appid)
             raise error_for(errcode, errmsg, path)
         return data
 
