@@ -19,6 +19,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # /cards/redirect is the custom-entry handler, so a campaign of that name could never be opened.
 _RESERVED_NAMES = {"redirect"}
+_KEYS = {"cards", "redirect_to"}
 _CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -57,9 +58,15 @@ def _campaign(path: Path, name: str, table: object) -> Campaign:
     if not isinstance(table, dict):
         raise CampaignFileError(f"{where}: must be a table")
 
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise CampaignFileError(f"{where}: unknown key {unknown[0]!r}; the keys are cards and redirect_to")
+
     cards = table.get("cards")
-    if not isinstance(cards, list) or not cards:
+    if cards is None or cards == []:
         raise CampaignFileError(f"{where}.cards: missing; list one or more card_ids")
+    if not isinstance(cards, list):
+        raise CampaignFileError(f"{where}.cards: must be a list such as [\"pXXXX\"], not {cards!r}")
     for card_id in cards:
         if not isinstance(card_id, str) or not _CARD_ID.fullmatch(card_id):
             raise CampaignFileError(f"{where}.cards: {card_id!r} is not a card_id")

@@ -49,7 +49,7 @@ class WeixinClient:
         self._appsecret = appsecret
         self.api_base = api_base.rstrip("/")
         self.host = urlsplit(self.api_base).netloc
-        self.credentials = CredentialCache(store, appid)
+        self.credentials = CredentialCache(store, appid, appsecret)
         self._http = http or httpx.AsyncClient(timeout=timeout, trust_env=False)
 
     async def aclose(self) -> None:

@@ -11,6 +11,7 @@ overwrites a newer one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
@@ -43,17 +44,28 @@ def refresh_margin(expires_in: int) -> float:
     return 300.0 if expires_in > 600 else expires_in / 2
 
 
-class CredentialCache:
-    """Cached credentials of one appid, shared through a ``Store``."""
+def secret_fingerprint(appsecret: str) -> str:
+    """Return a short, one-way tag of an AppSecret for cache keys; the secret itself is never stored."""
+    return hashlib.sha256(b"wxcard-credential:" + appsecret.encode("utf-8")).hexdigest()[:12]
 
-    def __init__(self, store: Store, appid: str, clock: Callable[[], float] = time.time) -> None:
+
+class CredentialCache:
+    """Cached credentials of one appid, shared through a ``Store``.
+
+    The keys carry a fingerprint of the AppSecret, so a process configured with a wrong or
+    rotated secret fetches for itself and sees Weixin's error instead of a token that
+    another process cached with the right one.
+    """
+
+    def __init__(self, store: Store, appid: str, appsecret: str, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.appid = appid
         self.clock = clock
+        self._prefix = f"credential:{appid}:{secret_fingerprint(appsecret)}"
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _key(self, kind: str) -> str:
-        return f"credential:{self.appid}:{kind}"
+        return f"{self._prefix}:{kind}"
 
     async def cached(self, kind: str) -> Credential | None:
         """Return the stored credential if it is still outside its refresh margin."""

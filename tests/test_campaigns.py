@@ -35,6 +35,8 @@ def test_campaigns_keep_file_order(tmp_path):
         ("[campaigns.a]\ncards = []\n", "campaigns.a.cards: missing"),
         ("[campaigns.a]\ncards = ['p A']\n", "is not a card_id"),
         ("[campaigns.a]\ncards = [1]\n", "is not a card_id"),
+        ("[campaigns.a]\ncards = 'pA'\n", "must be a list"),
+        ("[campaigns.a]\ncards = ['pA']\nredirect_too = 'https://x.example.com'\n", "unknown key 'redirect_too'"),
         ("[campaigns.a]\ncards = ['pA']\nredirect_to = 'http://shop.example.com/'\n", "must be an https URL"),
         ("[campaigns.a]\ncards = ['pA']\nredirect_to = 'javascript:alert(1)'\n", "must be an https URL"),
         ("[campaigns.redirect]\ncards = ['pA']\n", "reserved"),

@@ -14,7 +14,7 @@ import pytest
 from h5.credentials import CredentialCache
 from h5.sandbox.server import SandboxServer
 from h5.store.sqlite import SQLiteStore
-from h5.sandbox import DEFAULT_APPID
+from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from tests.wxcard_cli import EXAMPLES, Wxcard, closed_port, inject_fault, recorded, sandbox_post
 
 OPENID = "oFS7Fjl0WsZ9AMZqrI80nbIq8xrA"
@@ -82,7 +82,7 @@ def test_token_cache_shared_with_server(wxcard: Wxcard):
     async def read_cache() -> str:
         store = SQLiteStore(wxcard.store_path)
         try:
-            credential = await CredentialCache(store, DEFAULT_APPID).cached("access_token")
+            credential = await CredentialCache(store, DEFAULT_APPID, DEFAULT_SECRET).cached("access_token")
             return credential.value
         finally:
             await store.close()

@@ -14,7 +14,7 @@ import pytest
 from h5.client import WeixinClient
 from h5.credentials import ACCESS_TOKEN
 from h5.context import ROOT
-from h5.errors import CodeNotFoundError, InvalidCardError, TokenInvalidError, WeixinTransportError
+from h5.errors import CodeNotFoundError, InvalidCardError, WeixinAPIError, TokenInvalidError, WeixinTransportError
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from h5.store import open_store
 from tests.shared_material import cases
@@ -178,3 +178,26 @@ def test_unreachable_weixin_is_transport_error(store_url):
     assert error.host == f"127.0.0.1:{closed_port}"
     assert error.path == "cgi-bin/token"
     assert DEFAULT_SECRET not in str(error)
+
+
+def test_wrong_secret_not_hidden_by_cache(sandbox, store_url):
+    """A process with a wrong AppSecret gets Weixin's error, not a token cached with the right one."""
+
+    async def steps():
+        store = open_store(store_url)
+        right = WeixinClient(DEFAULT_APPID, DEFAULT_SECRET, store, sandbox.base_url)
+        wrong = WeixinClient(DEFAULT_APPID, "0" * 32, store, sandbox.base_url)
+        try:
+            await right.access_token()
+            # Weixin documents 40001 and 40125 for a wrong AppSecret.
+            with pytest.raises(WeixinAPIError) as raised:
+                await wrong.access_token()
+            return raised.value
+        finally:
+            await right.aclose()
+            await wrong.aclose()
+            await store.close()
+
+    error = asyncio.run(steps())
+    assert error.errcode in (40001, 40125)
+    assert stats(sandbox)["token_fetches"] == 1
