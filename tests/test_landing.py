@@ -689,7 +689,9 @@ def test_campaigns_command_lists_states(backend: Backend, sandbox: SandboxServer
     settings_for(tmp_path / "cli", sandbox.base_url, campaigns)
 
     result = run_wxcard(["campaigns", "--json"], env, tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "cannot be added" in result.stderr
+    assert "pGhost0000000000000000000000" in result.stderr
     states = {(item["campaign"], item["card_id"]): item["state"] for item in json.loads(result.stdout)}
     assert states == {
         ("hotpot", backend.card_ids[0]): "approved",
@@ -699,10 +701,15 @@ def test_campaigns_command_lists_states(backend: Backend, sandbox: SandboxServer
     }
 
     table = run_wxcard(["campaigns"], env, tmp_path)
-    assert table.returncode == 0
+    assert table.returncode == 1
     assert "132元双人火锅套餐" in table.stdout
     assert "in_review" in table.stdout
     assert "not_found" in table.stdout
+
+    del campaigns["ghost"]
+    settings_for(tmp_path / "cli", sandbox.base_url, campaigns)
+    addable = run_wxcard(["campaigns"], env, tmp_path)
+    assert addable.returncode == 0, addable.stderr
 
 
 def test_campaigns_command_unreachable(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """``wxcard campaigns``: each campaign card with its state from ``card/get``.
 
-Exit codes: 0 when Weixin returned every card's state, 1 when Weixin could not be
-reached or returned an error that is not about a card, 2 on a missing or invalid setting.
+Exit codes: 0 when every card can be added (approved, or in review for whitelisted
+users), 1 when a card cannot be added (rejected, deleted, not found for this appid) or
+Weixin could not be reached or returned another error, 2 on a missing or invalid setting.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from h5.campaign_check import ERROR, UNREACHABLE, CardCheck, check_campaigns
+from h5.campaign_check import DELETED, ERROR, NOT_FOUND, REJECTED, UNREACHABLE, CardCheck, check_campaigns
 from h5.cli.backend_setup import SetupError, load_settings, open_context
 from h5.context import AppContext
 
@@ -62,5 +63,15 @@ def run_campaigns(args: argparse.Namespace) -> int:
     failed = [check for check in checks if check.state in (UNREACHABLE, ERROR)]
     if failed:
         print(f"wxcard campaigns: Weixin failed for {len(failed)} card(s): {failed[0].detail}", file=sys.stderr)
+        return EXIT_FAILED
+
+    blocked = [check for check in checks if check.state in (REJECTED, DELETED, NOT_FOUND)]
+    if blocked:
+        first = blocked[0]
+        print(
+            f"wxcard campaigns: {len(blocked)} card(s) cannot be added, e.g. {first.card_id} in "
+            f"campaign {first.campaign} is {first.state}; fix or remove it in the campaign file",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK
