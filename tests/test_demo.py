@@ -62,6 +62,7 @@ def test_demo_walkthrough(demo):
     sandbox = f"http://127.0.0.1:{demo['--sandbox-port']}"
     landing = f"{backend}/cards/hotpot?outer_str=ch_moments"
     assert landing in demo["output"]
+    assert "res.wx.qq.com" in demo["output"]
     assert str(folder) in demo["output"]
 
     page = httpx.get(landing, headers={"User-Agent": WEIXIN_UA})
@@ -100,3 +101,22 @@ def test_demo_walkthrough(demo):
     assert rows == [
         {"outer_str": "ch_moments", "card_id": card_list["cardList"][0]["cardId"], "received": 1, "consumed": 1, "deleted": 0, "conversion_rate": 1.0}
     ]
+
+
+def test_demo_rerun_starts_empty(tmp_path):
+    """A second run in the same folder neither reuses the old sandbox's token nor reports old cards."""
+    folder = tmp_path / "wxcard-demo"
+    command = [sys.executable, "-m", "h5.cli.main", "demo", "--once", "--dir", str(folder)]
+    for option in ("--port", "--sandbox-port", "--merchant-port"):
+        command += [option, str(free_port())]
+
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (folder / "wxcard.sqlite3-marker").write_text("from the first run")
+
+    command = command[:7] + ["--port", str(free_port()), "--sandbox-port", str(free_port()), "--merchant-port", str(free_port())]
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "errcode=40014" not in second.stderr
+    assert "errcode=40001" not in second.stderr
+    assert not (folder / "wxcard.sqlite3-marker").exists()

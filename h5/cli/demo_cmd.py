@@ -1,8 +1,8 @@
-"""``wxcard demo``: the sandbox and the backend on loopback, with the HelloWorld hotpot card.
+"""``wxcard demo``: the sandbox, the backend and a merchant page on loopback, with the HelloWorld hotpot card.
 
-Nothing outside this machine is contacted. The demo keeps its files (store, campaign
-file, settings) in ``--dir`` so that ``wxcard events`` and ``wxcard report`` can read
-them afterwards with the printed ``WXCARD_STORE``.
+The servers contact nothing outside this machine. The demo keeps its files (store,
+campaign file, ``.env``) in ``--dir``, so ``wxcard`` commands run in that folder use the
+demo's settings. Each run starts with an empty store.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ def print_instructions(backend_base: str, sandbox_base: str, merchant_base: str,
     read_code = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"card_list\"][0][\"code\"])'"
     lines = [
         "",
-        "wxcard demo is running. Nothing leaves this machine.",
+        "wxcard demo is running. Its servers contact nothing outside this machine; a browser",
+        "opening the landing page still loads the official JS-SDK from res.wx.qq.com, as in Weixin.",
         f"  sandbox (emulated Weixin): {sandbox_base}",
         f"  merchant test page:        {merchant_base}/shop",
         f"  card_id:                   {card_id}",
@@ -145,8 +146,16 @@ def print_instructions(backend_base: str, sandbox_base: str, merchant_base: str,
     print("\n".join(lines), flush=True)
 
 
+def clear_demo_store(folder: Path) -> None:
+    """Delete the previous run's store: its tokens belong to a sandbox that no longer runs, and its events to old cards."""
+    for path in folder.glob("wxcard.sqlite3*"):
+        path.unlink()
+        logger.info("demo removed the previous run's %s", path)
+
+
 def start_servers(args: argparse.Namespace) -> tuple[SandboxServer, ThreadedServer, ThreadedServer] | str:
     """Start the sandbox, the merchant page and the backend; return them or a message saying which port failed."""
+    clear_demo_store(args.dir)
     sandbox = SandboxServer(port=args.sandbox_port)
     try:
         sandbox.start()
