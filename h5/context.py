@@ -1,4 +1,4 @@
-"""What every request handler of the backend shares: settings, store, client, campaigns."""
+"""The objects every request handler of the backend shares: settings, store, client, campaigns."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 
-# How long the landing page reuses a card/get answer before asking Weixin again.
+# How long the landing page reuses a card/get response before calling Weixin again.
 CARD_INFO_TTL = 600.0
 
 
@@ -38,7 +38,7 @@ class AppContext:
     _cards: dict[str, tuple[float, CardInfo]] = field(default_factory=dict)
 
     async def card_info(self, card_id: str, max_age: float = CARD_INFO_TTL) -> CardInfo:
-        """Return ``card/get`` for ``card_id``, reusing an answer younger than ``max_age`` seconds."""
+        """Return ``card/get`` for ``card_id``, reusing a response younger than ``max_age`` seconds."""
         cached = self._cards.get(card_id)
         if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]

@@ -2,9 +2,9 @@
 
 Each credential is cached per appid in the shared store with a margin before
 ``expires_in``. Within a process, concurrent callers wait on one ``asyncio.Lock`` per
-credential; across processes and hosts, a store lock makes one of them fetch while the
+credential. Across processes and hosts, a store lock lets one of them fetch while the
 others re-read the store. Whoever takes the lock re-reads the cache first, so a fetch
-that another process already finished is never repeated and an older answer never
+that another process already finished is never repeated and an older response never
 overwrites a newer one.
 """
 
@@ -53,7 +53,7 @@ class CredentialCache:
     """Cached credentials of one appid, shared through a ``Store``.
 
     The keys carry a fingerprint of the AppSecret, so a process configured with a wrong or
-    rotated secret fetches for itself and sees Weixin's error instead of a token that
+    rotated secret fetches for itself and gets Weixin's error instead of a token that
     another process cached with the right one.
     """
 
@@ -128,7 +128,7 @@ class CredentialCache:
     async def invalidate(self, kind: str, failed_value: str) -> bool:
         """Drop the cached credential only if it is still ``failed_value``; return whether it was dropped.
 
-        A credential that another caller already replaced stays, so one bad answer
+        A credential that another caller already replaced stays, so one rejected call
         causes at most one refresh however many requests saw it. The compare and the
         delete run under the store lock, so a value stored meanwhile is never dropped.
         """

@@ -1,7 +1,7 @@
 """Exceptions of the Weixin API client.
 
 Callers catch precisely: ``WeixinTransportError`` when Weixin could not be reached,
-``WeixinAPIError`` and its subclasses when Weixin answered with an errcode. No exception
+``WeixinAPIError`` and its subclasses when Weixin returned an errcode. No exception
 carries the access_token: ``path`` is the API path without its query string.
 """
 
@@ -17,7 +17,7 @@ class WeixinError(Exception):
 
 
 class WeixinTransportError(WeixinError):
-    """Weixin could not be reached, timed out, or answered something that is not JSON."""
+    """Weixin could not be reached, timed out, or returned something that is not JSON."""
 
     def __init__(self, path: str, host: str, cause: str) -> None:
         self.host = host
@@ -26,7 +26,7 @@ class WeixinTransportError(WeixinError):
 
 
 class WeixinAPIError(WeixinError):
-    """Weixin answered with a non-zero errcode."""
+    """Weixin returned a non-zero errcode."""
 
     def __init__(self, errcode: int, errmsg: str, path: str) -> None:
         self.errcode = errcode

@@ -26,7 +26,7 @@ def page_language(user_agent: str) -> str:
 def translate(messages: Mapping[str, Mapping[str, str]], language: str) -> dict[str, str]:
     """Return the messages of ``language`` from a ``{key: {"zh-CN": ..., "en": ...}}`` table.
 
-    Every key must exist in both languages; a missing one raises ``KeyError`` at once,
+    Every key must exist in both languages. A missing one raises ``KeyError`` at once,
     so a test that renders each page in both languages finds it.
     """
     return {key: texts[language] for key, texts in messages.items()}

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 class ThreadedServer:
     """An ASGI app served by uvicorn in a daemon thread.
 
-    ``port=0`` binds a free port; ``base_url`` tells which one after ``start``.
+    ``port=0`` binds a free port; ``base_url`` gives the bound port after ``start``.
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> None:

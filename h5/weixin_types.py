@@ -1,4 +1,4 @@
-"""Typed results of the Weixin API calls. ``raw`` keeps the whole answer for ``--json`` output."""
+"""Typed results of the Weixin API calls. ``raw`` keeps the whole response for ``--json`` output."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class Credential:
 
 @dataclass(frozen=True)
 class CardInfo:
-    """What the landing page shows of a card, from ``card/get``."""
+    """The card fields the landing page shows, from ``card/get``."""
 
     card_id: str
     card_type: str

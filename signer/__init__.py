@@ -1,4 +1,4 @@
-"""Pure signing for Weixin Cards & Offers: no I/O, no clock reads except where a caller asks.
+"""Pure signing for Weixin Cards & Offers: no I/O and no clock reads.
 
 Every function takes text and returns text. A value that is not a ``str`` is rejected
 with ``SigningInputError`` before anything is hashed, because ``str(None)`` or a number
