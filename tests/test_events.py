@@ -170,6 +170,38 @@ def test_stale_timestamp_rejected(tmp_path):
         assert len(stored_events(settings)) == 1
 
 
+def test_compatible_push_without_aes_key_needs_plain_signature(tmp_path):
+    fields = user_get_card(code="100000000006")
+    # A compatible-mode body: plaintext fields beside an Encrypt this server cannot open.
+    body = event_xml(fields).replace("</xml>", "<Encrypt><![CDATA[AAAA]]></Encrypt></xml>").encode()
+    with running_backend(tmp_path, WXCARD_AES_KEY="") as (base_url, settings):
+        unsigned = {"encrypt_type": "aes", "timestamp": str(int(time.time())), "nonce": "1"}
+        assert post_push(base_url, unsigned, body).status_code == 403
+        assert post_push(base_url, {**unsigned, "msg_signature": "0" * 40}, body).status_code == 403
+        assert stored_events(settings) == []
+
+        query, _ = plaintext_push(fields)
+        assert post_push(base_url, {**query, "encrypt_type": "aes"}, body).text == "success"
+        assert [e.fields["UserCardCode"] for e in stored_events(settings)] == ["100000000006"]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["", "²", "١٧١٤٠٣٧٠٥٩", "9" * 400, "-5", "1714037059.5"],
+    ids=["empty", "superscript", "arabic_indic", "huge", "negative", "fraction"],
+)
+def test_malformed_timestamp_rejected(tmp_path, timestamp):
+    fields = user_get_card(code="100000000007")
+    with running_backend(tmp_path) as (base_url, settings):
+        # Secure mode without the plain signature reaches the window check unsigned.
+        query, body = secure_push(event_xml(fields))
+        del query["signature"]
+        answer = post_push(base_url, {**query, "timestamp": timestamp}, body)
+        assert answer.status_code == 403
+        assert "timestamp" in answer.text
+        assert stored_events(settings) == []
+
+
 # Dedup
 
 

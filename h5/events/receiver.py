@@ -14,6 +14,7 @@ secure mode ``msg_signature``, decryption and the appid inside. The event is sto
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -29,6 +30,8 @@ from signer.push import push_signature, signatures_match
 from signer.secure import PushCrypto, SecureModeError
 
 logger = logging.getLogger(__name__)
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 # The forwarder of each running app, by id of its context.
 _forwarders: dict[int, WebhookForwarder] = {}
@@ -77,9 +80,10 @@ async def receive_push(ctx: AppContext, request: Request) -> Response:
     _require_token(ctx)
 
     # The plain signature covers only token, timestamp and nonce, but it is checkable
-    # before reading the body. Weixin sends it in every mode; in secure mode the body is
-    # also covered by msg_signature, checked below.
-    if not secure or "signature" in query:
+    # before reading the body. Weixin sends it in every mode. Only a secure-mode push that
+    # this server can decrypt may go without it, because msg_signature, checked below,
+    # then covers the body. Without an AES key, the plain signature is the only proof.
+    if not secure or "signature" in query or not settings.aes_key:
         _check_signature(ctx, query.get("signature"), timestamp, nonce)
     _check_fresh(timestamp, settings.push_window)
 
@@ -117,8 +121,10 @@ def _check_signature(ctx: AppContext, signature: str | None, timestamp: str | No
 def _check_fresh(timestamp: str | None, window: int) -> None:
     # The signed query timestamp is fresh on every delivery; CreateTime is not checked,
     # because Weixin keeps it unchanged when it retries.
-    if not timestamp or not timestamp.isdigit():
-        raise PushRejected(403, "timestamp must be Unix seconds")
+    # ASCII digits only, and few of them: str.isdigit() also accepts "²", which int()
+    # rejects, and a huge number overflows the float subtraction below.
+    if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):
+        raise PushRejected(403, f"timestamp={(timestamp or '')[:20]!r} must be Unix seconds, such as {int(time.time())}")
     age = time.time() - int(timestamp)
     if abs(age) > window:
         raise PushRejected(403, f"timestamp is {age:.0f} s from now, outside the {window} s window")
