@@ -310,7 +310,17 @@
     getJson(
       url,
       function (data) {
-        // wx.addCard before Weixin has verified wx.config is refused, so it waits for ready.
+        // A failed or timed-out wx.config ended this add while the list loaded, and
+        // its message stays on the page.
+        if (!isAdding) {
+          return;
+        }
+        // Weixin rejects wx.addCard before it has verified wx.config. The page may have
+        // begun signing a new URL while the list loaded, so onReady requests it again.
+        if (!isReady) {
+          pendingTap = true;
+          return;
+        }
         sdk.addCard({
           cardList: data.cardList,
           success: function () {
@@ -325,7 +335,9 @@
         });
       },
       function (reason) {
-        finishAdding('failed', 'network', 'network', 'card-ext: ' + reason);
+        if (isAdding) {
+          finishAdding('failed', 'network', 'network', 'card-ext: ' + reason);
+        }
       }
     );
   }
