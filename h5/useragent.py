@@ -36,12 +36,14 @@ CLIENT_CLASSES = (WEIXIN, WEIXIN_OUTDATED, WEIXIN_DESKTOP, WECOM, MINI_PROGRAM, 
 MIN_CARD_VERSION = (6, 0, 2)
 
 # One pass finds every token that decides the class. The named group shows which token matched.
+# A version part has at most 9 digits, because int() rejects strings of more than 4300
+# digits; a longer part leaves the token without a version.
 _TOKENS = re.compile(
     r"(?P<wecom>\bwxwork(?:local)?/)"
     r"|(?P<mini>miniProgram|MiniProgramEnv/)"
     r"|(?P<mac>MacWechat)"
     r"|(?P<windows>WindowsWechat)"
-    r"|MicroMessenger/(?P<version>\d+(?:\.\d+)*)"
+    r"|MicroMessenger/(?P<version>\d{1,9}(?:\.\d{1,9})*)(?!\d)"
     r"|(?P<bare>MicroMessenger)",
     re.IGNORECASE,
 )

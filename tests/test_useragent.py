@@ -160,3 +160,11 @@ def test_plain_browser_phone_or_computer() -> None:
     assert classify(iphone_safari).mobile is True
     assert classify(desktop_firefox).mobile is False
     assert classify(IOS).mobile is False
+
+
+def test_overlong_version_is_not_an_error() -> None:
+    # int() rejects strings of more than 4300 digits, and a User-Agent header can be longer.
+    info = classify("Mozilla/5.0 (iPhone) MicroMessenger/" + "9" * 5000 + " NetType/WIFI")
+
+    assert info.client_class == WEIXIN
+    assert info.version is None
