@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from h5.events.forwarder import WebhookForwarder
 from h5.events.model import UserConsumeCard, UserGetCard, event_id_for, parse_event
 from h5.serving import ThreadedServer
 from h5.store import open_store
@@ -360,10 +361,13 @@ class Merchant:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.status = 200
+        # Seconds each request takes, to stand for a slow merchant.
+        self.delay = 0.0
         self.lock = threading.Lock()
 
         async def hook(request: Request) -> PlainTextResponse:
             body = await request.body()
+            await asyncio.sleep(self.delay)
             with self.lock:
                 self.requests.append({"headers": dict(request.headers), "body": body})
             return PlainTextResponse("ok", status_code=self.status)
@@ -432,6 +436,40 @@ def test_webhook_retries_until_2xx(tmp_path):
     assert attempts >= 3
 
 
+def test_two_forwarders_deliver_a_backlog_once(shared_store):
+    merchant = Merchant()
+    merchant.delay = 0.2
+    events = [user_get_card(code=f"51000000{n:04d}") for n in range(30)]
+
+    async def scenario(webhook: str) -> None:
+        stores = [shared_store(), shared_store()]
+        forwarders = []
+        try:
+            for fields in events:
+                assert await stores[0].add_event(event_id_for(fields), fields, time.time(), forward=True)
+            # Two workers on one store, as with wxcard serve --workers 2. The lease is short
+            # here so that a claim outliving it would show up as a second delivery.
+            for store in stores:
+                forwarder = WebhookForwarder(store, webhook, SECRET_KEY, timeout=1.0, lease=3.0)
+                forwarder.start()
+                forwarders.append(forwarder)
+            deadline = time.monotonic() + 60
+            while await stores[0].pending_deliveries():
+                assert time.monotonic() < deadline, "the backlog was not delivered within 60 s"
+                await asyncio.sleep(0.1)
+        finally:
+            for forwarder in forwarders:
+                await forwarder.stop()
+            for store in stores:
+                await store.close()
+
+    with ThreadedServer(merchant.app, name="merchant") as merchant_server:
+        asyncio.run(scenario(f"{merchant_server.base_url}/hook"))
+
+    delivered = sorted(r["headers"]["x-wxcard-event-id"] for r in merchant.requests)
+    assert delivered == sorted(event_id_for(fields) for fields in events)
+
+
 async def _pending(store_url: str):
     store = open_store(store_url)
     try:
@@ -460,6 +498,22 @@ def event_store(request, tmp_path):
         pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
     prefix = f"test-events-{secrets.token_hex(4)}:"
     yield RedisStore(REDIS_URL, prefix=prefix)
+    cleanup = redis.Redis.from_url(REDIS_URL)
+    for key in cleanup.scan_iter(prefix + "*"):
+        cleanup.delete(key)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_store(request, tmp_path):
+    """Return a function that opens another connection to one fresh store."""
+    if request.param == "sqlite":
+        path = tmp_path / "shared.sqlite3"
+        yield lambda: open_store(f"sqlite:///{path}")
+        return
+    if not _redis_available():
+        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    prefix = f"test-shared-{secrets.token_hex(4)}:"
+    yield lambda: RedisStore(REDIS_URL, prefix=prefix)
     cleanup = redis.Redis.from_url(REDIS_URL)
     for key in cleanup.scan_iter(prefix + "*"):
         cleanup.delete(key)

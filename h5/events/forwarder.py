@@ -12,7 +12,7 @@ with these headers:
     X-Wxcard-Timestamp: Unix seconds when this attempt was signed
     X-Wxcard-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by WXCARD_SECRET_KEY>
 
-A 2xx response finishes the delivery. Any other status, or no response, is retried with
+A 2xx response finishes the delivery. Any other status, or no response within twice the timeout, is retried with
 exponential backoff (1 s doubling up to 5 minutes, with jitter) and no attempt limit, so
 each event is delivered at least once. Pending entries stay in the store across restarts.
 """
@@ -68,14 +68,23 @@ def backoff_delay(attempts: int) -> float:
 class WebhookForwarder:
     """A background task that delivers the outbox of ``store`` to ``url``."""
 
-    def __init__(self, store: Store, url: str, secret_key: str, timeout: float = 5.0) -> None:
+    def __init__(self, store: Store, url: str, secret_key: str, timeout: float = 5.0, lease: float | None = None) -> None:
         self.store = store
         self.url = url
         self.secret_key = secret_key
         self.timeout = timeout
-        # A claimed entry becomes due again after the lease, in case this process dies mid-attempt.
-        self.lease = 2 * timeout + 10.0
-        self._host = urlsplit(url).netloc
+        # httpx applies ``timeout`` to each phase (connect, write, each read), so a slow
+        # merchant could stretch one attempt far beyond it. This deadline caps the whole attempt.
+        self.attempt_deadline = 2 * timeout
+        # A claimed entry becomes due again after the lease, in case this process dies
+        # mid-attempt. The lease must outlast an attempt, or a second worker would claim
+        # and deliver an entry that is still being delivered.
+        self.lease = self.attempt_deadline + 10.0 if lease is None else lease
+        if self.lease <= self.attempt_deadline:
+            raise ValueError(f"lease={self.lease} s must exceed one attempt's deadline of {self.attempt_deadline} s")
+        # Host and port only: the URL's user info and query may carry credentials.
+        parts = urlsplit(url)
+        self._host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
@@ -102,6 +111,8 @@ class WebhookForwarder:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the pass, so a wake() during the pass starts another one at once.
+            self._wakeup.clear()
             try:
                 await self.deliver_due()
             except asyncio.CancelledError:
@@ -113,17 +124,18 @@ class WebhookForwarder:
                 await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL)
             except asyncio.TimeoutError:
                 pass
-            self._wakeup.clear()
 
     async def deliver_due(self) -> int:
         """Deliver every entry due now; return how many were delivered."""
         delivered = 0
         while True:
-            claimed = await self.store.claim_deliveries(time.time(), self.lease)
+            # One entry per claim: a batch would be delivered one after another, and the
+            # last entries' leases could end before their turn, letting another worker
+            # deliver them too.
+            claimed = await self.store.claim_deliveries(time.time(), self.lease, limit=1)
             if not claimed:
                 return delivered
-            for delivery in claimed:
-                delivered += await self._deliver(delivery)
+            delivered += await self._deliver(claimed[0])
 
     async def _deliver(self, delivery: Delivery) -> int:
         event = await self.store.get_event(delivery.event_id)
@@ -143,10 +155,12 @@ class WebhookForwarder:
         attempt = delivery.attempts + 1
         assert self._client is not None
         try:
-            response = await self._client.post(self.url, content=body, headers=headers)
+            response = await asyncio.wait_for(self._client.post(self.url, content=body, headers=headers), self.attempt_deadline)
             error = "" if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except asyncio.TimeoutError:
+            error = f"no response within {self.attempt_deadline:.0f} s"
 
         if not error:
             await self.store.finish_delivery(event.event_id, time.time())
