@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,11 @@ MIN_SECRET_KEY_LENGTH = 16
 
 # The name of the single query parameter that carries the token to the merchant's page.
 TOKEN_PARAMETER = "handoff"
+
+# The shapes of the code and card_id a hand-over carries. Every code API takes the code as
+# string(20), so anything else from card/code/decrypt is garbage for a mangled input.
+CODE_PATTERN = re.compile(r"[\x21-\x7e]{1,20}")
+CARD_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 _SIGNING_SALT = "wxcard.handoff.v1"
 _ENCRYPTION_INFO = b"wxcard handoff encryption v1"

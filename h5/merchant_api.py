@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -37,8 +36,6 @@ from h5.redirect_pages import RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 
-_CODE = re.compile(r"[\x21-\x7e]{1,20}")
-_CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MAX_BODY = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -120,9 +117,9 @@ def code_to_consume(ctx: AppContext, data: dict[str, Any]) -> tuple[str, str]:
         return result.code, result.card_id
 
     code, card_id = data.get("code"), data.get("card_id")
-    if not isinstance(code, str) or not _CODE.fullmatch(code):
+    if not isinstance(code, str) or not handoff.CODE_PATTERN.fullmatch(code):
         raise APIError(400, "invalid_code", "send {\"token\": ...} or {\"code\": ..., \"card_id\": ...}; code is 1-20 printable ASCII characters")
-    if not isinstance(card_id, str) or not _CARD_ID.fullmatch(card_id):
+    if not isinstance(card_id, str) or not handoff.CARD_ID_PATTERN.fullmatch(card_id):
         raise APIError(400, "invalid_card_id", "card_id is required with code; it is up to 32 letters, digits, '_' or '-'")
     return code, card_id
 

@@ -40,9 +40,6 @@ from h5.weixin_types import CodeInfo
 
 logger = logging.getLogger(__name__)
 
-# Codes are string(20) in every code API; anything else from decrypt is garbage for a mangled input.
-_CODE = re.compile(r"[\x21-\x7e]{1,20}")
-_CARD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 UNUSABLE_STATUSES = {"CONSUMED", "EXPIRE", "DELETE", "UNAVAILABLE", "GIFTING", "GIFT_TIMEOUT"}
@@ -84,7 +81,7 @@ def read_query(request: Request) -> RedirectQuery:
     params = request.query_params
     card_id = params.get("card_id", "")
     openid = params.get("openid", "")
-    if not _CARD_ID.fullmatch(card_id):
+    if not handoff.CARD_ID_PATTERN.fullmatch(card_id):
         raise Rejected("bad_link", f"card_id {card_id[:40]!r} is missing or not a card_id")
     if not _OPENID.fullmatch(openid):
         raise Rejected("bad_link", f"openid of {len(openid)} characters is missing or not an openid")
@@ -96,7 +93,7 @@ async def verified_code(ctx: AppContext, query: RedirectQuery) -> tuple[str, Cod
     code = await ctx.client.decrypt_code(query.encrypt_code)
 
     # Weixin can return errcode 0 with garbage for a mangled encrypt_code.
-    if not _CODE.fullmatch(code):
+    if not handoff.CODE_PATTERN.fullmatch(code):
         raise Rejected("invalid_code", f"card/code/decrypt returned a value of {len(code)} characters that is not a code")
 
     try:
