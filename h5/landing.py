@@ -262,10 +262,17 @@ def page_state(client_class: str, card_state: str) -> str:
     return "unavailable"
 
 
-def qr_svg(url: str) -> Markup:
-    """Return an inline SVG QR code for ``url``, drawn here so the page needs no image service."""
-    svg = segno.make(url, error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff", omitsize=True)
-    return Markup(svg)
+def qr_svg(url: str) -> Markup | None:
+    """Return an inline SVG QR code for ``url``, drawn here so the page needs no image service.
+
+    Return ``None`` when the URL is too long for any QR code (about 2,300 bytes at level M).
+    """
+    try:
+        qr = segno.make(url, error="m")
+    except segno.DataOverflowError:
+        logger.info("page url of %d characters is too long for a QR code; showing the link only", len(url))
+        return None
+    return Markup(qr.svg_inline(scale=4, border=2, dark="#111", light="#fff", omitsize=True))
 
 
 def _render(request: Request, template: str, status_code: int, **values: object) -> HTMLResponse:
@@ -338,9 +345,13 @@ async def _landing(
 
     page_url = str(request.url)
     needs_qr = client.client_class in (useragent.WEIXIN_DESKTOP, useragent.WECOM, useragent.BROWSER, useragent.MINI_PROGRAM)
+    page_qr = qr_svg(page_url) if needs_qr else None
     show_link = client.client_class in (useragent.WECOM, useragent.MINI_PROGRAM) or (
         client.client_class == useragent.BROWSER and client.mobile
     )
+    if needs_qr and page_qr is None:
+        # A URL too long for a QR code is shown as a link, so the user can still copy it.
+        show_link = True
     button_label = texts["add_button_whitelist"] if card_state == IN_REVIEW else texts["add_button"]
 
     return _render(
@@ -364,7 +375,7 @@ async def _landing(
         show_button=card_state in _ADDABLE_STATES,
         button_label=button_label,
         client_notice=_client_notice(client, texts),
-        qr_svg=qr_svg(page_url) if needs_qr else None,
+        qr_svg=page_qr,
         show_link=show_link,
         page_url=page_url,
     )

@@ -37,7 +37,7 @@ MIN_CARD_VERSION = (6, 0, 2)
 
 # One pass finds every token that decides the class. The named group shows which token matched.
 # A version part has at most 9 digits, because int() rejects strings of more than 4300
-# digits; a longer part leaves the token without a version.
+# digits. A longer part leaves the token without a version.
 _TOKENS = re.compile(
     r"(?P<wecom>\bwxwork(?:local)?/)"
     r"|(?P<mini>miniProgram|MiniProgramEnv/)"
@@ -66,7 +66,7 @@ class ClientInfo:
 
     @property
     def supports_cards(self) -> bool:
-        """Whether this client can run ``wx.addCard`` from an H5 page."""
+        """Return whether this client can run ``wx.addCard`` from an H5 page."""
         return self.client_class == WEIXIN
 
 

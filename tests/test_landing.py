@@ -475,6 +475,17 @@ def test_page_qr_encodes_page_url(backend: Backend) -> None:
     assert expected in response.text
 
 
+def test_page_too_long_for_qr_shows_link(backend: Backend) -> None:
+    # A QR code holds at most about 2,300 bytes at level M, so this URL gets the link instead.
+    query = "?outer_str=qr&from=" + "a" * 2400
+
+    response, page = get_page(backend, DESKTOP_BROWSER, query=query)
+
+    assert response.status_code == 200
+    assert "page-qr" not in page.ids
+    assert page.ids["page-link"]["value"] == f"{backend.url}/cards/hotpot{query}"
+
+
 def test_page_unknown_campaign(backend: Backend) -> None:
     for user_agent, language in ((WEIXIN_IOS, ZH), (WEIXIN_IOS_EN, EN)):
         response, page = get_page(backend, user_agent, campaign="nosuch")
