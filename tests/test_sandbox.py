@@ -895,3 +895,94 @@ def test_server_with_injected_clock() -> None:
         assert wx.get("card/getcolors", token=old)["errcode"] == 40001
         advanced = wx.control("POST", "clock", json={"advance": 10}).json()
         assert advanced["now"] == 1_700_000_311.0
+
+
+# -- hostile and edge inputs -----------------------------------------------------------------
+
+
+def test_card_create_rejects_non_text_types(wx: Weixin) -> None:
+    body = groupon(wx.server.state.now())
+    body["card"]["card_type"] = ["GROUPON"]
+    assert wx.post("card/create", body)["errcode"] == 40071
+
+    body = groupon(wx.server.state.now(), date_info={"type": ["DATE_TYPE_FIX_TERM"], "fixed_term": 30})
+    assert wx.post("card/create", body)["errcode"] == 40079
+
+
+def test_checkcode_non_text_codes_not_exist(wx: Weixin) -> None:
+    card_id = deposit_card(wx)
+    wx.post("card/code/deposit", {"card_id": card_id, "code": ["A1"]})
+    checked = wx.post("card/code/checkcode", {"card_id": card_id, "code": ["A1", ["A1"], {"code": "A1"}]})
+    assert checked["errcode"] == 0
+    assert checked["exist_code"] == ["A1"]
+    assert checked["not_exist_code"] == [["A1"], {"code": "A1"}]
+
+
+def test_qrcode_outer_id_must_be_integer(wx: Weixin) -> None:
+    card_id = create_card(wx)
+    info = {"card": {"card_id": card_id, "outer_id": "poster"}}
+    assert wx.post("card/qrcode/create", {"action_name": "QR_CARD", "action_info": info})["errcode"] == 47001
+
+
+def test_qrcode_failed_scan_not_used_up(wx: Weixin) -> None:
+    card_id = create_card(wx, approve=False)
+    qr = wx.post("card/qrcode/create", {"action_name": "QR_CARD", "action_info": {"card": {"card_id": card_id, "openid": OPENID}}})
+    refused = wx.control("POST", "qrcodes/scan", json={"ticket": qr["ticket"], "openid": OPENID})
+    assert refused.json()["errcode"] == 40078
+
+    wx.post("card/testwhitelist/set", {"openid": [OPENID]})
+    scanned = wx.control("POST", "qrcodes/scan", json={"ticket": qr["ticket"], "openid": OPENID})
+    assert scanned.status_code == 200, scanned.text
+    again = wx.control("POST", "qrcodes/scan", json={"ticket": qr["ticket"], "openid": OPENID})
+    assert again.json()["errcode"] == 40053
+
+
+def test_qrcode_openid_limits_receiver(wx: Weixin) -> None:
+    card_id = create_card(wx)
+    qr = wx.post("card/qrcode/create", {"action_name": "QR_CARD", "action_info": {"card": {"card_id": card_id, "openid": OPENID}}})
+    stranger = wx.control("POST", "qrcodes/scan", json={"ticket": qr["ticket"], "openid": OTHER_OPENID})
+    assert stranger.json()["errcode"] == 40003
+    owner = wx.control("POST", "qrcodes/scan", json={"ticket": qr["ticket"], "openid": OPENID})
+    assert owner.status_code == 200, owner.text
+
+
+def test_encrypt_code_of_long_custom_code_padded(wx: Weixin) -> None:
+    card_id = create_card(wx, groupon(wx.server.state.now(), use_custom_code=True))
+    for index in range(5):
+        code = f"HOTPOT-2024-{index:08d}"
+        assert len(code) == 20
+        encrypt_code = issue(wx, card_id, code=code)["encrypt_code"]
+        assert "+" in encrypt_code
+        assert "/" in encrypt_code
+        assert "=" in encrypt_code
+        assert base64.b64encode(base64.b64decode(encrypt_code, validate=True)).decode() == encrypt_code
+        assert wx.post("card/code/decrypt", {"encrypt_code": encrypt_code})["code"] == code
+
+
+def test_recorded_requests_hide_appsecret(wx: Weixin) -> None:
+    wx.http.post("/cgi-bin/stable_token", json={"grant_type": "client_credential", "appid": wx.appid, "secret": wx.secret})
+    [token_request] = wx.control("GET", "requests", params={"path": "cgi-bin/token"}).json()
+    assert token_request["query"]["secret"] == "REDACTED"
+    assert token_request["query"]["appid"] == wx.appid
+    [stable_request] = wx.control("GET", "requests", params={"path": "cgi-bin/stable_token"}).json()
+    assert json.loads(base64.b64decode(stable_request["body_b64"]))["secret"] == "REDACTED"
+    assert wx.secret not in json.dumps(wx.control("GET", "requests").json())
+
+
+def test_fault_control_rejects_bad_values(wx: Weixin) -> None:
+    for payload in (
+        {"path": "card/get", "http_status": "busy"},
+        {"path": "card/get", "http_status": 200},
+        {"path": "card/get", "errcode": "busy"},
+    ):
+        response = wx.control("POST", "faults", json=payload)
+        assert response.status_code == 400, payload
+    assert wx.get("card/getcolors")["errcode"] == 0
+
+
+def test_trailing_newline_not_valid(wx: Weixin) -> None:
+    card_id = deposit_card(wx)
+    answer = wx.post("card/code/deposit", {"card_id": card_id, "code": ["A1\n"]})
+    assert answer["fail_code"] == ["A1\n"]
+    assert wx.post("card/testwhitelist/set", {"openid": [OPENID + "\n"]})["errcode"] == 40003
+    assert wx.post("card/testwhitelist/set", {"username": ["tianye0327\n"]})["errcode"] == 40132

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from h5.sandbox.cardspec import (
-    COLORS, DEFAULT_GET_LIMIT, DEFAULT_USE_LIMIT, DEPOSIT_MODE, LOGO_PATH, MAX_QUANTITY, validate_card,
+    COLORS, DEFAULT_GET_LIMIT, DEFAULT_USE_LIMIT, DEPOSIT_MODE, LOGO_PATH, MAX_QUANTITY, OPENID_PATTERN,
+    validate_card,
 )
 from h5.sandbox.errors import SandboxError, data_format, missing
 
@@ -33,8 +34,7 @@ CARD_STATUSES = (
     "CARD_STATUS_DELETE", "CARD_STATUS_DISPATCH",
 )
 _CARD_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_WEIXIN_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{5,19}$")
+_WEIXIN_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{5,19}")
 
 
 @dataclass
@@ -125,7 +125,7 @@ class CardMixin:
 
     def issued_logo_url(self: "SandboxState", url: str) -> bool:
         """Tell whether ``url`` is a ``/mmbiz/<id>/0`` URL of an image uploaded here (any host)."""
-        match = LOGO_PATH.match(url)
+        match = LOGO_PATH.fullmatch(url)
         with self.lock:
             return bool(match) and match.group(1) in self.media
 
@@ -242,10 +242,10 @@ class CardMixin:
                 40097, f"invalid args: {len(openids) + len(usernames)} whitelist entries, at most {MAX_WHITELIST}",
             )
         for openid in openids:
-            if not isinstance(openid, str) or not _OPENID.match(openid):
+            if not isinstance(openid, str) or not OPENID_PATTERN.fullmatch(openid):
                 raise SandboxError(40003, f"invalid openid {openid!r}")
         for username in usernames:
-            if not isinstance(username, str) or not _WEIXIN_ID.match(username):
+            if not isinstance(username, str) or not _WEIXIN_ID.fullmatch(username):
                 raise SandboxError(40132, f"invalid username {username!r}")
         with self.lock:
             self.whitelists[appid] = {"openid": list(openids), "username": list(usernames)}
@@ -315,6 +315,9 @@ class CardMixin:
         outer_str = entry.get("outer_str")
         if outer_str is not None and (not isinstance(outer_str, str) or len(outer_str.encode()) > 128):
             raise SandboxError(45021, "field size out of limit: outer_str is at most 128 bytes")
+        outer_id = entry.get("outer_id", 0)
+        if not isinstance(outer_id, int) or isinstance(outer_id, bool):
+            raise data_format(f"outer_id must be an integer scene value, got {outer_id!r}")
         code = entry.get("code")
         if code is not None and (not isinstance(code, str) or not 0 < len(code) <= 20):
             raise SandboxError(40056, f"invalid serial code {code!r}")

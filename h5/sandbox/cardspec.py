@@ -59,6 +59,9 @@ DEFAULT_GET_LIMIT = 50
 DEFAULT_USE_LIMIT = 50
 DEPOSIT_MODE = "GET_CUSTOM_CODE_MODE_DEPOSIT"
 CDN_LOGO_PREFIXES = ("http://mmbiz.qpic.cn/", "https://mmbiz.qpic.cn/")
+# openids are string(32) in Weixin's tables (the documented samples have 28 characters).
+# Use fullmatch: with match, "$" would also accept a trailing newline.
+OPENID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 _FIX_TIME_RANGE = {"DATE_TYPE_FIX_TIME_RANGE", 1, "1"}
 _FIX_TERM = {"DATE_TYPE_FIX_TERM", 2, "2"}
@@ -99,7 +102,7 @@ def validate_card(
     card_type = card.get("card_type")
     if card_type is None:
         raise missing("m_data.card_type")
-    if card_type not in CARD_TYPES:
+    if not isinstance(card_type, str) or card_type not in CARD_TYPES:
         raise SandboxError(40071, f"invalid card type: {card_type!r}")
 
     # The inner object's key must be card_type in lower case, e.g. GROUPON -> groupon.
@@ -172,6 +175,9 @@ def _check_date_info(date_info: Any, card_type: str, now: float) -> None:
     if "type" not in date_info:
         raise missing(_field("base_info.date_info.type"))
     date_type = date_info["type"]
+    # A list or object here would not even be hashable, so only text and integers go on.
+    if not isinstance(date_type, (str, int)) or isinstance(date_type, bool):
+        raise SandboxError(40079, f"invalid time: unknown date_info.type {date_type!r}")
 
     if date_type in _FIX_TIME_RANGE:
         begin = _require_int(date_info, "begin_timestamp", "base_info.date_info.begin_timestamp")

@@ -1,9 +1,10 @@
 """User codes: receiving a card, code/get, decrypt, consume, deposit and the custom-entry URL.
 
 Each received code gets an ``encrypt_code``: standard base64 of a random 16-byte IV
-followed by the AES-CBC ciphertext of the code under the sandbox key. The IV is drawn
-again until the text contains ``+`` and ``/`` (and ``=``, which a 32-byte value always
-has), so clients meet every character that needs care in a URL. ``card/code/decrypt``
+followed by the AES-CBC ciphertext of the code under the sandbox key. When that length
+is a multiple of 3 (codes of 16 to 20 characters), one random byte is appended so that
+the text ends in ``=``. The IV is drawn again until the text also contains ``+`` and
+``/``, so clients meet every character that needs care in a URL. ``card/code/decrypt``
 accepts only that exact string.
 """
 
@@ -20,7 +21,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from h5.sandbox.cardspec import date_window
+from h5.sandbox.cardspec import OPENID_PATTERN, date_window
 from h5.sandbox.errors import SandboxError, data_format, missing
 
 if TYPE_CHECKING:
@@ -33,8 +34,7 @@ USER_CARD_STATUSES = ("NORMAL", "CONSUMED", "EXPIRE", "GIFTING", "GIFT_TIMEOUT",
 MAX_CODES_PER_CALL = 100
 MAX_ENCRYPT_ATTEMPTS = 1000
 # Custom codes: 1 to 20 printable ASCII characters without spaces.
-_CODE = re.compile(r"^[!-~]{1,20}$")
-_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_CODE = re.compile(r"[!-~]{1,20}")
 
 
 @dataclass
@@ -71,15 +71,22 @@ class CodeMixin:
         for _ in range(MAX_ENCRYPT_ATTEMPTS):
             iv = secrets.token_bytes(16)
             encryptor = Cipher(algorithms.AES(self.code_key), modes.CBC(iv)).encryptor()
-            text = base64.b64encode(iv + encryptor.update(padded) + encryptor.finalize()).decode("ascii")
+            raw = iv + encryptor.update(padded) + encryptor.finalize()
+            # Base64 of a length divisible by 3 has no "=", so add one filler byte.
+            if len(raw) % 3 == 0:
+                raw += secrets.token_bytes(1)
+            text = base64.b64encode(raw).decode("ascii")
             if "+" in text and "/" in text and text not in self.encrypt_index:
                 return text
         return text
 
     def _decrypt(self: "SandboxState", text: str) -> str:
         raw = base64.b64decode(text, validate=True)
+        # The ciphertext is whole AES blocks; anything after them is the filler byte.
+        ciphertext = raw[16:]
+        ciphertext = ciphertext[: len(ciphertext) - len(ciphertext) % 16]
         decryptor = Cipher(algorithms.AES(self.code_key), modes.CBC(raw[:16])).decryptor()
-        padded = decryptor.update(raw[16:]) + decryptor.finalize()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
         unpadder = padding.PKCS7(128).unpadder()
         return (unpadder.update(padded) + unpadder.finalize()).decode("ascii")
 
@@ -104,7 +111,7 @@ class CodeMixin:
         Raises 40073, 40078 (deleted, or unapproved and openid not whitelisted), 40079
         (card expired), 45031 (stock 0), 45033 (get_limit reached), 40056 or 40116 (code).
         """
-        if not isinstance(openid, str) or not _OPENID.match(openid):
+        if not isinstance(openid, str) or not OPENID_PATTERN.fullmatch(openid):
             raise SandboxError(40003, f"invalid openid {openid!r}")
         with self.lock:
             card = self.card(card_id, appid)
@@ -150,11 +157,12 @@ class CodeMixin:
         date_info = card.base_info["date_info"]
         if "end_timestamp" in date_info and int(date_info["end_timestamp"]) <= now:
             raise SandboxError(40079, "invalid time: the card has expired")
-        if card.base_info.get("bind_openid"):
-            if not bound_openid:
-                raise missing("openid")
-            if bound_openid != openid:
-                raise SandboxError(40003, "invalid openid: this card is bound to another openid")
+        # An openid named by the card_ext or QR code limits the receiver to that user on any
+        # card; bind_openid cards require one.
+        if card.base_info.get("bind_openid") and not bound_openid:
+            raise missing("openid")
+        if bound_openid and bound_openid != openid:
+            raise SandboxError(40003, "invalid openid: this card or QR code is bound to another openid")
         received = sum(1 for key, record in self.codes.items() if key[0] == card.card_id and record.openid == openid)
         if received >= card.get_limit:
             raise SandboxError(45033, f"user has reached the get_limit of {card.get_limit} for this card")
@@ -173,7 +181,7 @@ class CodeMixin:
         if card.custom_code:
             if not code:
                 raise missing("code")
-            if not isinstance(code, str) or not _CODE.match(code):
+            if not isinstance(code, str) or not _CODE.fullmatch(code):
                 raise SandboxError(40116, f"invalid code {code!r}: 1 to 20 printable characters")
             if (card.card_id, code) in self.codes:
                 raise SandboxError(40116, "invalid code: this code was already given to a user")
@@ -196,15 +204,24 @@ class CodeMixin:
             single_use = any(entry.get("code") or entry.get("openid") for entry in qr.entries)
             if single_use and qr.received:
                 raise SandboxError(40053, "invalid action info: this QR code was already received")
+            # Reserve the scan now, so two users cannot both receive a single-use code.
             qr.received += 1
-        return [
-            self.issue_code(
-                qr.appid, entry["card_id"], openid, outer_str=entry.get("outer_str"), code=entry.get("code"),
-                bound_openid=entry.get("openid"), outer_id=entry.get("outer_id", 0),
-                source_scene="SOURCE_SCENE_QRCODE",
-            )
-            for entry in qr.entries
-        ]
+
+        records: list[Code] = []
+        try:
+            for entry in qr.entries:
+                records.append(self.issue_code(
+                    qr.appid, entry["card_id"], openid, outer_str=entry.get("outer_str"), code=entry.get("code"),
+                    bound_openid=entry.get("openid"), outer_id=entry.get("outer_id", 0),
+                    source_scene="SOURCE_SCENE_QRCODE",
+                ))
+        except SandboxError:
+            # A scan that received nothing does not use up the QR code.
+            if not records:
+                with self.lock:
+                    qr.received -= 1
+            raise
+        return records
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -334,7 +351,7 @@ class CodeMixin:
                 raise SandboxError(40078, "invalid card status: the card is not a GET_CUSTOM_CODE_MODE_DEPOSIT card")
             succ, duplicate, fail = [], [], []
             for code in codes:
-                if not isinstance(code, str) or not _CODE.match(code):
+                if not isinstance(code, str) or not _CODE.fullmatch(code):
                     fail.append(code)
                 elif code in card.deposited:
                     duplicate.append(code)
@@ -355,8 +372,8 @@ class CodeMixin:
         codes = self._code_list(body)
         with self.lock:
             card = self.card(body.get("card_id"), appid)
-            exist = [code for code in codes if code in card.deposited]
-            not_exist = [code for code in codes if code not in card.deposited]
+            exist = [code for code in codes if isinstance(code, str) and code in card.deposited]
+            not_exist = [code for code in codes if not (isinstance(code, str) and code in card.deposited)]
         return {"errcode": 0, "errmsg": "ok", "exist_code": exist, "not_exist_code": not_exist}
 
     # -- custom entry --------------------------------------------------------------------

@@ -21,11 +21,12 @@ from h5.sandbox.errors import SandboxError
 logger = logging.getLogger(__name__)
 
 
-class BadRequest(Exception):
-    """A control request with a missing or invalid field."""
+class BadRequest(ValueError):
+    """A control request with a missing or invalid field, returned as HTTP 400."""
 
 
-async def _json(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
+    """Parse a control request's body as a JSON object; an empty body is ``{}``."""
     try:
         body = json.loads((await request.body()) or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -46,7 +47,7 @@ def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request]
     async def endpoint(request: Request) -> Response:
         try:
             return JSONResponse(await handler(request))
-        except (BadRequest, ValueError) as exc:
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         except SandboxError as exc:
             return JSONResponse(exc.answer(), status_code=409)
@@ -74,7 +75,7 @@ async def events(request: Request) -> list[dict[str, Any]]:
 
 
 async def add_fault(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     fault = request.app.state.sandbox.add_fault(
         str(_required(body, "path")),
         errcode=body.get("errcode"),
@@ -94,14 +95,14 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 
 
 async def expire_tokens(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     state = request.app.state.sandbox
     appid = body.get("appid") or state.default_appid
     return {"appid": appid, "expired": state.expire_tokens(appid)}
 
 
 async def card_status(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     card = request.app.state.sandbox.set_card_status(
         request.path_params["card_id"], str(_required(body, "status")), body.get("reason"),
     )
@@ -109,7 +110,7 @@ async def card_status(request: Request) -> dict[str, Any]:
 
 
 async def issue_code(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     state = request.app.state.sandbox
     record = state.issue_code(
         body.get("appid") or state.default_appid,
@@ -123,7 +124,7 @@ async def issue_code(request: Request) -> dict[str, Any]:
 
 
 async def code_status(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     record = request.app.state.sandbox.set_code_status(
         str(_required(body, "code")), str(_required(body, "status")), body.get("card_id"),
     )
@@ -131,7 +132,7 @@ async def code_status(request: Request) -> dict[str, Any]:
 
 
 async def scan_qrcode(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     ticket = body.get("ticket") or _required(body, "url")
     records = request.app.state.sandbox.issue_from_qrcode(ticket, _required(body, "openid"))
     return {"codes": [{"code": r.code, "encrypt_code": r.encrypt_code, "card_id": r.card_id} for r in records]}
@@ -146,12 +147,12 @@ async def redirect_url(request: Request) -> dict[str, Any]:
 
 
 async def advance_clock(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     return {"now": request.app.state.sandbox.advance(float(_required(body, "advance")))}
 
 
 async def register_app(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_object(request)
     app = request.app.state.sandbox.register_app(str(_required(body, "appid")), str(_required(body, "secret")))
     return {"appid": app.appid, "original_id": app.original_id}
 

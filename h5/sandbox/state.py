@@ -19,6 +19,7 @@ emitted after the lock is released, so a listener may call the state again.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import threading
@@ -40,6 +41,22 @@ logger = logging.getLogger(__name__)
 MAX_RECORDED_REQUESTS = 20_000
 # Emitted events kept for GET /sandbox/events.
 MAX_KEPT_EVENTS = 1000
+# Query parameters never kept: cgi-bin/token takes the AppSecret as ``secret``.
+SECRET_PARAMS = ("access_token", "secret")
+
+
+def _redact_body(body: bytes) -> bytes:
+    """Return ``body`` with the AppSecret of a cgi-bin/stable_token JSON body replaced by REDACTED."""
+    if b'"secret"' not in body:
+        return body
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body
+    secret = value.get("secret") if isinstance(value, dict) else None
+    if not isinstance(secret, str) or not secret:
+        return body
+    return body.replace(secret.encode("utf-8"), b"REDACTED")
 
 
 @dataclass
@@ -168,11 +185,11 @@ class SandboxState(TokenMixin, CardMixin, CodeMixin):
     def record_request(
         self, path: str, method: str, content_type: str, body: bytes, query: dict[str, str]
     ) -> None:
-        """Count and keep one Weixin API request; the access_token is replaced by REDACTED."""
-        redacted = {key: ("REDACTED" if key == "access_token" else value) for key, value in query.items()}
+        """Count and keep one Weixin API request, with the access_token and AppSecret replaced by REDACTED."""
+        redacted = {key: ("REDACTED" if key in SECRET_PARAMS else value) for key, value in query.items()}
         with self.lock:
             self.counters.calls[path] += 1
-            self.requests.append(RecordedRequest(path, method, content_type, body, redacted, self.now()))
+            self.requests.append(RecordedRequest(path, method, content_type, _redact_body(body), redacted, self.now()))
 
     def recorded(self, path: str | None = None) -> list[RecordedRequest]:
         """Return recorded requests, oldest first, optionally only those of one path."""
@@ -197,6 +214,10 @@ class SandboxState(TokenMixin, CardMixin, CodeMixin):
             raise ValueError(f"count must be at least 1, got {count}")
         if errcode is None and not delay and http_status is None:
             raise ValueError("a fault needs errcode, delay or http_status")
+        if errcode is not None and (not isinstance(errcode, int) or isinstance(errcode, bool)):
+            raise ValueError(f"errcode must be an integer Weixin errcode such as -1 or 45009, got {errcode!r}")
+        if http_status is not None and (not isinstance(http_status, int) or not 400 <= http_status <= 599):
+            raise ValueError(f"http_status must be an HTTP error status from 400 to 599, got {http_status!r}")
         fault = Fault(path.strip("/"), count, errcode, errmsg, float(delay), http_status)
         with self.lock:
             self.faults.setdefault(fault.path, []).append(fault)
