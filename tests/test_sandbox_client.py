@@ -267,3 +267,39 @@ def test_add_card_takes_wx_add_card_shape(sandbox, tmp_path):
         got = wait_until(lambda: stored_events(settings, event_type="user_get_card"))
         assert got[0].fields["OuterStr"] == "ch_piped"
         assert got[0].fields["FromUserName"] == OPENID
+
+
+def sandbox_wx_card_ticket(sandbox: SandboxServer) -> str:
+    token = httpx.get(
+        f"{sandbox.base_url}/cgi-bin/token",
+        params={"grant_type": "client_credential", "appid": DEFAULT_APPID, "secret": DEFAULT_SECRET},
+    ).json()["access_token"]
+    params = {"access_token": token, "type": "wx_card"}
+    return httpx.get(f"{sandbox.base_url}/cgi-bin/ticket/getticket", params=params).json()["ticket"]
+
+
+def test_add_card_rejects_non_ascii_signature(sandbox):
+    card_id = create_card(sandbox)
+    ext = json.loads(signed_card_ext(sandbox_wx_card_ticket(sandbox), card_id, "ch_a"))
+    ext["signature"] = "签" * 40
+    answer = add_card(sandbox, card_id, json.dumps(ext, ensure_ascii=False))
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["errcode"] == 40080
+
+
+def test_add_card_rejects_long_nonce_str(sandbox):
+    card_id = create_card(sandbox)
+    ticket = sandbox_wx_card_ticket(sandbox)
+    long_nonce = build_card_ext(ticket, card_id, str(int(time.time())), "n" * 33).card_ext
+    answer = add_card(sandbox, card_id, long_nonce)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["errcode"] == 40080
+    longest = build_card_ext(ticket, card_id, str(int(time.time())), "n" * 32).card_ext
+    assert add_card(sandbox, card_id, longest).status_code == 200
+
+
+def test_push_config_rejects_non_ascii_key(sandbox):
+    payload = {"url": "http://127.0.0.1:1/x", "mode": "secure", "token": TOKEN, "encoding_aes_key": "é" * 43}
+    answer = httpx.post(f"{sandbox.base_url}/sandbox/push-config", json=payload)
+    assert answer.status_code == 400, answer.text
+    assert "EncodingAESKey" in answer.json()["error"]

@@ -102,3 +102,8 @@ def test_pre_verify_rejects_non_object_body(sandbox: SandboxServer) -> None:
     response = httpx.post(f"{sandbox.base_url}/sandbox/client/pre-verify", json=["not", "an", "object"])
     assert response.status_code == 400
     assert "appid" in response.json()["error"]
+
+
+def test_pre_verify_rejects_non_ascii_signature(sandbox: SandboxServer) -> None:
+    jsapi_ticket(sandbox.base_url)
+    assert pre_verify(sandbox.base_url, signature="签名") == "pre_verify_jsapi:fail_invalid signature"

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from h5.sandbox.control import BadRequest, json_object
 from h5.sandbox.errors import SandboxError
 from h5.sandbox.pusher import PushConfig, pusher_for
 
@@ -43,12 +44,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INVALID_CARD_EXT = 40080
+# card_ext's nonce_str is documented as at most 32 characters.
+MAX_NONCE_LENGTH = 32
 # card_ext fields that are signed, besides api_ticket and card_id.
 SIGNED_EXT_FIELDS = ("timestamp", "code", "openid", "nonce_str")
-
-
-class ClientRequestError(ValueError):
-    """A control request with a missing or invalid field, returned as HTTP 400."""
 
 
 def card_ext_signature(api_ticket: str, card_id: str, ext: dict[str, Any]) -> str:
@@ -79,16 +78,22 @@ def verify_card_ext(state: "SandboxState", appid: str, card_id: str, card_ext: A
     timestamp = _text(ext["timestamp"])
     if not timestamp.isdigit() or len(timestamp) > 10:
         raise SandboxError(INVALID_CARD_EXT, f"invalid card ext: timestamp {timestamp!r} must be Unix seconds")
+    nonce_str = _text(ext.get("nonce_str"))
+    if len(nonce_str) > MAX_NONCE_LENGTH:
+        raise SandboxError(
+            INVALID_CARD_EXT, f"invalid card ext: nonce_str has {len(nonce_str)} characters, at most {MAX_NONCE_LENGTH}",
+        )
 
     ticket = state.tickets_for(appid).get("wx_card")
     if ticket is None:
         raise SandboxError(INVALID_CARD_EXT, "invalid card ext: no wx_card api_ticket has been issued to this appid")
     expected = card_ext_signature(ticket, card_id, ext)
-    if not hmac.compare_digest(expected, _text(ext["signature"]).lower()):
+    # compare_digest rejects str with non-ASCII characters, so compare the UTF-8 bytes.
+    if not hmac.compare_digest(expected.encode(), _text(ext["signature"]).lower().encode("utf-8")):
         raise SandboxError(INVALID_CARD_EXT, "invalid card ext: signature mismatch")
 
     used = _used_nonces(state)
-    key = (appid, card_id, _text(ext.get("nonce_str")), timestamp)
+    key = (appid, card_id, nonce_str, timestamp)
     with state.lock:
         if key in used:
             raise SandboxError(INVALID_CARD_EXT, "invalid card ext: nonce_str and timestamp were already used")
@@ -108,14 +113,14 @@ def _used_nonces(state: "SandboxState") -> set[tuple[str, str, str, str]]:
 def add_cards(state: "SandboxState", appid: str, openid: str, card_list: Any) -> list[dict[str, Any]]:
     """Check every card_ext, then issue one code per card; return the client's ``card_list``."""
     if not isinstance(card_list, list) or not card_list:
-        raise ClientRequestError("card_list must be a non-empty list of {card_id, card_ext}")
+        raise BadRequest("card_list must be a non-empty list of {card_id, card_ext}")
     state.app(appid)
 
     # Every card_ext is checked before any code is issued, so a bad one adds nothing.
     checked = []
     for entry in card_list:
         if not isinstance(entry, dict) or not entry.get("card_id"):
-            raise ClientRequestError("each card_list entry needs card_id and card_ext")
+            raise BadRequest("each card_list entry needs card_id and card_ext")
         card_id = str(entry["card_id"])
         checked.append((card_id, entry.get("card_ext"), verify_card_ext(state, appid, card_id, entry.get("card_ext"))))
 
@@ -134,20 +139,10 @@ def add_cards(state: "SandboxState", appid: str, openid: str, card_list: Any) ->
     return results
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads((await request.body()) or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ClientRequestError(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ClientRequestError("the body must be a JSON object")
-    return body
-
-
 def _required(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise ClientRequestError(f"missing field {name!r}")
+        raise BadRequest(f"missing field {name!r}")
     return value
 
 
@@ -171,10 +166,10 @@ def _bridge_shape(body: dict[str, Any], query: Mapping[str, str]) -> dict[str, A
 async def add_card_endpoint(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     try:
-        body = _bridge_shape(await _json(request), request.query_params)
+        body = _bridge_shape(await json_object(request), request.query_params)
         appid = body.get("appid") or state.default_appid
         results = add_cards(state, appid, _required(body, "openid"), body.get("card_list"))
-    except ClientRequestError as exc:
+    except BadRequest as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     except SandboxError as exc:
         logger.info("sandbox client add-card rejected errcode=%d: %s", exc.errcode, exc.errmsg)
@@ -188,7 +183,7 @@ async def add_card_endpoint(request: Request) -> Response:
 async def delete_card_endpoint(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     try:
-        body = await _json(request)
+        body = await json_object(request)
         openid, code = _required(body, "openid"), _required(body, "code")
         record = state.find_code(None, code, body.get("card_id"))
         if record.openid != openid:
@@ -196,7 +191,7 @@ async def delete_card_endpoint(request: Request) -> Response:
         if state.user_card_status(record) == "DELETE":
             raise SandboxError(40127, "invalid user-card status! Hint: the card was already deleted")
         state.set_code_status(code, "DELETE", record.card_id)
-    except ClientRequestError as exc:
+    except BadRequest as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     except SandboxError as exc:
         logger.info("sandbox client delete-card rejected errcode=%d", exc.errcode)
@@ -208,7 +203,7 @@ async def push_config_endpoint(request: Request) -> Response:
     pusher = pusher_for(request.app.state.sandbox)
     if request.method == "POST":
         try:
-            body = await _json(request)
+            body = await json_object(request)
             config = None if body.get("url") is None else PushConfig(
                 url=str(body["url"]),
                 mode=str(body.get("mode") or "plaintext"),
@@ -216,7 +211,7 @@ async def push_config_endpoint(request: Request) -> Response:
                 encoding_aes_key=str(body.get("encoding_aes_key") or ""),
                 timeout=float(body.get("timeout") or 5.0),
             )
-        except (ClientRequestError, ValueError) as exc:
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         pusher.configure(config)
     return JSONResponse({

@@ -67,7 +67,8 @@ def pre_verify(state: "SandboxState", body: dict[str, Any]) -> str:
         return INVALID_SIGNATURE
 
     expected = expected_config_signature(ticket, fields["nonceStr"], fields["timestamp"], fields["url"])
-    if not hmac.compare_digest(expected, fields["signature"]):
+    # compare_digest rejects str with non-ASCII characters, so compare the UTF-8 bytes.
+    if not hmac.compare_digest(expected.encode(), fields["signature"].encode("utf-8")):
         logger.info("sandbox pre-verify appid=%s invalid signature for url=%s", appid, fields["url"])
         return INVALID_SIGNATURE
     logger.info("sandbox pre-verify appid=%s ok for url=%s", appid, fields["url"])

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import secrets
 import struct
 import threading
@@ -48,6 +49,8 @@ PUSH_TIMEOUT = 5.0
 PUSH_ATTEMPTS = 3
 # Push outcomes kept for GET /sandbox/push-config.
 MAX_KEPT_DELIVERIES = 200
+# An EncodingAESKey is 43 ASCII letters and digits (str.isalnum would also pass non-ASCII letters).
+ENCODING_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class PushConfig:
             raise ValueError(f"push mode {self.mode!r} must be plaintext or secure")
         if not self.token:
             raise ValueError("push token is missing; give the Token the server checks (WXCARD_TOKEN)")
-        if self.mode == "secure" and (len(self.encoding_aes_key) != 43 or not self.encoding_aes_key.isalnum()):
+        if self.mode == "secure" and not ENCODING_AES_KEY.fullmatch(self.encoding_aes_key):
             raise ValueError("secure mode needs encoding_aes_key: the 43-character EncodingAESKey (WXCARD_AES_KEY)")
         if not 0 < self.timeout <= 60:
             raise ValueError(f"push timeout {self.timeout!r} must be between 0 and 60 seconds")
