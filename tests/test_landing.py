@@ -737,3 +737,15 @@ def test_campaigns_command_bad_setting(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "WXCARD_APPID" in result.stderr
+
+
+def test_campaigns_command_store_unreachable(tmp_path: Path) -> None:
+    env = {**_serve_env(tmp_path), "WXCARD_STORE": f"redis://127.0.0.1:{_closed_port()}/0"}
+
+    result = run_wxcard(["campaigns"], env, tmp_path)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("wxcard campaigns: ")
+    assert "WXCARD_STORE" in last_line

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 
 from h5.campaign_check import DELETED, ERROR, NOT_FOUND, REJECTED, UNREACHABLE, CardCheck, check_campaigns
 from h5.cli.backend_setup import SetupError, load_settings, open_context
 from h5.context import AppContext
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -54,7 +57,18 @@ def run_campaigns(args: argparse.Namespace) -> int:
         print(f"wxcard campaigns: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    checks = asyncio.run(_check(ctx))
+    try:
+        checks = asyncio.run(_check(ctx))
+    except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
+        # Weixin errors become card states, so what arrives here failed elsewhere, mostly in the store.
+        logger.debug("campaign check failed", exc_info=True)
+        print(
+            f"wxcard campaigns: checking the cards failed: {type(exc).__name__}: {exc}; "
+            "check that WXCARD_STORE is reachable, or rerun with --log-level DEBUG for details",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
     if args.json:
         print(json.dumps([check.as_dict() for check in checks], ensure_ascii=False, indent=2))
     else:
