@@ -35,7 +35,7 @@ from h5.errors import (
     WeixinError,
     WeixinTransportError,
 )
-from h5.redirect_pages import PRIVATE_HEADERS, CardLook, coupon_page, error_page, status_page
+from h5.redirect_pages import ALLOWED_METHODS, PRIVATE_HEADERS, CardLook, coupon_page, error_page, status_page
 from h5.weixin_types import CodeInfo
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,10 @@ def weixin_error_kind(exc: WeixinError) -> str:
 async def redirect(request: Request) -> Response:
     """Handle ``GET /cards/redirect``; every outcome is a page or a 303, never a traceback."""
     ctx: AppContext = request.app.state.ctx
+    if request.method not in ALLOWED_METHODS:
+        logger.warning("redirect rejected method=%s", request.method)
+        return error_page(ctx, request, "method_not_allowed")
+
     try:
         return await process(ctx, request)
     except Rejected as exc:
@@ -228,4 +232,13 @@ async def redirect(request: Request) -> Response:
         return error_page(ctx, request, "internal")
 
 
-routes = [Route("/cards/redirect", redirect, methods=["GET"]), *merchant_api.routes]
+# The handler receives every standard method, and the path with a trailing slash as well.
+# Starlette would otherwise answer both without Referrer-Policy, and its 307 for the slash
+# builds the target URL, encrypt_code included, from the request's Host header.
+_ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+routes = [
+    Route("/cards/redirect", redirect, methods=_ROUTE_METHODS),
+    Route("/cards/redirect/", redirect, methods=_ROUTE_METHODS),
+    *merchant_api.routes,
+]

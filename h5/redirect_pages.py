@@ -22,6 +22,9 @@ from h5.weixin_types import CardInfo
 
 PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
+# The methods the redirect handler serves; a 405 page lists them in ``Allow``.
+ALLOWED_METHODS = ("GET", "HEAD")
+
 # Seconds a client should wait before retrying when Weixin is unreachable or busy.
 RETRY_AFTER_SECONDS = 10
 
@@ -56,6 +59,11 @@ ERRORS: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
         404,
         {"zh-CN": "找不到这张券", "en": "Coupon not found"},
         {"zh-CN": "这张券不存在，或尚未领取、已转赠给他人。", "en": "This coupon does not exist, has not been added yet, or was given to someone else."},
+    ),
+    "method_not_allowed": (
+        405,
+        {"zh-CN": "请求方式无效", "en": "Method not allowed"},
+        {"zh-CN": "请直接在微信中打开这个链接。", "en": "Open this link in Weixin; only GET requests are accepted."},
     ),
     "weixin_failed": (
         502,
@@ -152,10 +160,14 @@ def render(ctx: AppContext, request: Request, template: str, status_code: int, h
 
 
 def error_page(ctx: AppContext, request: Request, kind: str) -> HTMLResponse:
-    """Render the error page of ``kind`` (a key of ``ERRORS``); 503 pages carry ``Retry-After``."""
+    """Render the error page of ``kind`` (a key of ``ERRORS``); 503 pages carry ``Retry-After`` and 405 pages ``Allow``."""
     status_code, title, message = ERRORS[kind]
     language = language_of(request)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status_code == 503 else None
+    headers = None
+    if status_code == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    elif status_code == 405:
+        headers = {"Allow": ", ".join(ALLOWED_METHODS)}
     return render(ctx, request, "error.html", status_code, headers, title=title[language], message=message[language], kind=kind)
 
 

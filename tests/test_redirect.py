@@ -470,6 +470,29 @@ def test_weixin_unreachable_503(sandbox: SandboxServer, tmp_path: Path) -> None:
     assert reply.headers.get("referrer-policy") == "no-referrer"
 
 
+def test_trailing_slash_not_redirected(flow: Flow) -> None:
+    issued = flow.issue()
+    path = flow.weixin_url(issued["code"]).replace("/cards/redirect?", "/cards/redirect/?")
+
+    # Starlette's slash redirect would build its Location from this Host header.
+    reply = flow.open(path, headers={"Host": "evil.example"})
+    assert reply.status == 303
+    assert reply.headers["location"].startswith(f"{flow.merchant_url}/coupon?")
+    assert "evil" not in reply.headers["location"]
+
+
+def test_other_methods_get_405_page(flow: Flow) -> None:
+    issued = flow.issue()
+    path = flow.weixin_url(issued["code"])
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"]:
+        reply = fetch(flow.backend_url, path, method=method, headers={"User-Agent": CHINESE_UA})
+        assert reply.status == 405, method
+        assert reply.headers.get("allow") == "GET, HEAD", method
+        assert reply.headers.get("referrer-policy") == "no-referrer", method
+        assert 'data-error="method_not_allowed"' in reply.body, method
+    assert flow.decrypt_bodies() == []
+
+
 def closed_port() -> int:
     """Return a loopback port that nothing listens on, as an unreachable Weixin."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
