@@ -29,7 +29,6 @@ from h5.errors import (
     QuotaError,
     SystemBusyError,
     WeixinAPIError,
-    WeixinError,
     WeixinTransportError,
 )
 from h5.redirect_pages import RETRY_AFTER_SECONDS
@@ -132,11 +131,11 @@ async def consume(ctx: AppContext, code: str, card_id: str) -> JSONResponse:
         logger.info("consume found the code already consumed card_id=%s", card_id)
         return JSONResponse({"result": "already_consumed", "card_id": card_id}, headers=_NO_STORE)
     except CodeNotFoundError:
-        raise APIError(404, "code_not_found", "Weixin does not know this code for this card (40056)") from None
+        raise APIError(404, "code_not_found", "Weixin has no such code for this card_id (40056); check the code and card_id") from None
     except CodeUnavailableError:
         raise APIError(409, "code_unavailable", "the coupon was deleted, is being given away or is unavailable (40127)") from None
     except InvalidCardError:
-        raise APIError(400, "invalid_card_id", "Weixin does not know this card_id (40073)") from None
+        raise APIError(400, "invalid_card_id", "Weixin rejected the card_id as invalid for this appid (40073); check the card_id") from None
     except (WeixinTransportError, SystemBusyError, QuotaError) as exc:
         logger.warning("consume could not reach Weixin card_id=%s: %s", card_id, exc)
         raise APIError(503, "weixin_unavailable", "Weixin is unreachable or busy; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
@@ -158,9 +157,11 @@ async def consume_endpoint(request: Request) -> JSONResponse:
     except APIError as exc:
         logger.warning("consume rejected status=%d error=%s", exc.status_code, exc.error)
         return exc.response()
-    except WeixinError as exc:
-        logger.warning("consume failed: %s", exc)
-        return APIError(502, "weixin_error", "Weixin could not be asked; retry later").response()
+    except Exception:
+        # A malformed Weixin response, for one, still gets a JSON error that the merchant can parse.
+        # The traceback goes to the log only. A retry is safe because a repeated consume returns already_consumed.
+        logger.exception("consume failed with an unexpected error")
+        return APIError(500, "internal_error", "the consume failed unexpectedly; retry, and check the backend log if it fails again").response()
 
 
 routes = [

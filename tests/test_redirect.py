@@ -30,6 +30,7 @@ from starlette.routing import Route
 from h5 import handoff
 from h5.app import create_app
 from h5.config import Settings
+from h5.merchant_demo import MerchantPage
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from h5.sandbox.server import SandboxServer
 from h5.serving import ThreadedServer
@@ -493,6 +494,38 @@ def test_other_methods_get_405_page(flow: Flow) -> None:
     assert flow.decrypt_bodies() == []
 
 
+def test_malformed_weixin_response_handled(sandbox: SandboxServer, tmp_path: Path) -> None:
+    # A Weixin double that returns errcode 0 with "card" as a string instead of an object.
+    async def token(request: Request) -> JSONResponse:
+        return JSONResponse({"access_token": "FAKE_ACCESS_TOKEN", "expires_in": 7200})
+
+    async def malformed(request: Request) -> JSONResponse:
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "code": "123456789012", "card": "broken", "openid": OPENID})
+
+    weixin = Starlette(routes=[
+        Route("/cgi-bin/token", token),
+        *[Route(f"/card/code/{name}", malformed, methods=["POST"]) for name in ["decrypt", "get", "consume"]],
+    ])
+    campaigns = tmp_path / "campaigns.toml"
+    campaigns.write_text('[campaigns.first]\ncards = ["pCARD"]\n', encoding="utf-8")
+
+    with ThreadedServer(weixin, name="weixin") as weixin_server:
+        settings = backend_settings(tmp_path, sandbox, campaigns, WXCARD_API_BASE=weixin_server.base_url)
+        with ThreadedServer(create_app(settings), name="backend") as backend:
+            encrypt_code = quote("QUJDREVGR0hJSktMTU5PUA==", safe="")
+            page = fetch(backend.base_url, f"/cards/redirect?encrypt_code={encrypt_code}&card_id=pCARD&openid={OPENID}")
+            consumed = post_json(backend.base_url, "/cards/consume", {"code": "123456789012", "card_id": "pCARD"})
+
+    assert page.status == 500
+    assert page.headers.get("referrer-policy") == "no-referrer"
+    assert 'data-error="internal"' in page.body
+    assert "Traceback" not in page.body
+
+    assert consumed.status == 500
+    assert consumed.headers.get("content-type") == "application/json"
+    assert consumed.json()["error"] == "internal_error"
+
+
 def closed_port() -> int:
     """Return a loopback port that nothing listens on, as an unreachable Weixin."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -594,6 +627,31 @@ def test_merchant_key_unset_503(sandbox: SandboxServer, tmp_path: Path) -> None:
         reply = post_json(backend.base_url, "/cards/handoff/verify", {"token": "x"})
     assert reply.status == 503
     assert "WXCARD_MERCHANT_KEY" in reply.json()["message"]
+
+
+def test_merchant_demo_page_no_referrer(flow: Flow) -> None:
+    issued = flow.issue()
+    token = query_of(flow.open(flow.weixin_url(issued["code"])).headers["location"])["handoff"][0]
+    merchant = MerchantPage(backend_base=flow.backend_url, merchant_key=MERCHANT_KEY)
+    down = MerchantPage(backend_base=f"http://127.0.0.1:{closed_port()}", merchant_key=MERCHANT_KEY)
+
+    with ThreadedServer(merchant.app(), name="merchant-demo") as shop, ThreadedServer(down.app(), name="merchant-down") as shop_down:
+        verified = fetch(shop.base_url, "/shop?" + urlencode({"handoff": token}))
+        invalid = fetch(shop.base_url, "/shop?handoff=forged")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        consumed = fetch(shop.base_url, "/shop/consume", "POST", form, urlencode({"handoff": token}).encode("ascii"))
+        unreachable = fetch(shop_down.base_url, "/shop?" + urlencode({"handoff": token}))
+
+    assert verified.status == 200
+    assert 'data-state="handoff-verified"' in verified.body
+    assert invalid.status == 400
+    assert 'data-state="consumed"' in consumed.body
+    assert unreachable.status == 502
+    assert 'data-state="backend-failed"' in unreachable.body
+    for name, reply in [("verified", verified), ("invalid", invalid), ("consumed", consumed), ("unreachable", unreachable)]:
+        assert reply.headers.get("referrer-policy") == "no-referrer", name
+        assert reply.headers.get("cache-control") == "no-store", name
+        assert issued["code"] not in reply.body, name
 
 
 # -- logging --------------------------------------------------------------------------------------
