@@ -217,6 +217,20 @@ def test_create_card_type_key_mismatch(wxcard: Wxcard, tmp_path: Path):
     assert "card_type GROUPON needs its object under the lower-case key 'groupon', found 'cash'" in result.stderr
 
 
+@pytest.mark.parametrize("check_only", [False, True], ids=["send", "check"])
+def test_create_card_logo_url_on_bad_card(wxcard: Wxcard, tmp_path: Path, check_only: bool):
+    path = tmp_path / "not-an-object.json"
+    path.write_text(json.dumps({"card": {"card_type": "GROUPON", "groupon": "132元双人火锅套餐"}}, ensure_ascii=False), encoding="utf-8")
+    options = ["--check"] if check_only else []
+
+    result = wxcard.run("create-card", str(path), "--logo-url", "http://mmbiz.qpic.cn/logo", *options)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "needs its object under the lower-case key 'groupon'" in result.stderr
+    assert recorded(wxcard.base_url, "card/create") == []
+
+
 def test_create_card_time_range_accepted(wxcard: Wxcard, tmp_path: Path):
     now = int(time.time())
     window = {"type": "DATE_TYPE_FIX_TIME_RANGE", "begin_timestamp": now - 86400, "end_timestamp": now + 30 * 86400}

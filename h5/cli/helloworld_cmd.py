@@ -172,10 +172,8 @@ def _load_and_check_card(args: argparse.Namespace, language: str) -> dict[str, A
     except ValueError as exc:
         raise UsageError(text("card_file_invalid", language, path=path, cause=exc)) from None
 
-    if args.logo_url and isinstance(card, dict) and isinstance(card.get("card_type"), str):
-        base_info = card.get(card["card_type"].lower(), {}).get("base_info")
-        if isinstance(base_info, dict):
-            base_info["logo_url"] = args.logo_url
+    if args.logo_url:
+        _replace_logo_url(card, args.logo_url)
 
     check = validate_card(card)
     for warning in check.warnings:
@@ -184,6 +182,16 @@ def _load_and_check_card(args: argparse.Namespace, language: str) -> dict[str, A
         header = text("card_invalid", language, path=path, count=len(check.errors))
         raise UsageError("\n".join([header, *(f"  {issue.message(language)}" for issue in check.errors)]))
     return card
+
+
+def _replace_logo_url(card: Any, logo_url: str) -> None:
+    # A card of the wrong shape is left as it is, so that validate_card names the problem.
+    if not isinstance(card, dict) or not isinstance(card.get("card_type"), str):
+        return
+    body = card.get(card["card_type"].lower())
+    base_info = body.get("base_info") if isinstance(body, dict) else None
+    if isinstance(base_info, dict):
+        base_info["logo_url"] = logo_url
 
 
 async def _create_card(ctx: CommandContext) -> int:
