@@ -10,21 +10,30 @@ query value in those lines with ``***``.
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
 import httpx
 
 REDACTED = "***"
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with each query value replaced by ``***``, keeping the parameter names."""
-    parts = urlsplit(url)
-    if not parts.query:
+    """Return ``url`` with each query value replaced by ``***``, keeping the raw parameter names.
+
+    A filter that raises would break the logging call, and urlsplit raises on request targets
+    such as ``//[x?a=1``, so the query is cut out by plain string splitting.
+    A parameter without ``=`` is all value, so it becomes ``***`` as a whole.
+    """
+    base, question_mark, rest = url.partition("?")
+    if not question_mark:
         return url
-    names = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)]
-    query = "&".join(f"{name}={REDACTED}" for name in names)
-    return urlunsplit(parts._replace(query=query))
+
+    query, hash_mark, fragment = rest.partition("#")
+    pairs = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name, equals, _ = pair.partition("=")
+        pairs.append(f"{name}={REDACTED}" if equals else REDACTED)
+    return f"{base}?{'&'.join(pairs)}{hash_mark}{fragment}"
 
 
 class QueryRedactionFilter(logging.Filter):

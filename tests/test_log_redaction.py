@@ -16,6 +16,13 @@ def test_redact_url_hides_values() -> None:
     assert redact_url("https://api.weixin.qq.com/card/get") == "https://api.weixin.qq.com/card/get"
 
 
+def test_redact_url_odd_targets() -> None:
+    # urlsplit raises "Invalid IPv6 URL" on the first target, which a client can send as its path.
+    assert redact_url("//[evil?encrypt_code=SECRET") == "//[evil?encrypt_code=***"
+    assert redact_url("/cards/redirect?SECRET&card_id=pCARD") == "/cards/redirect?***&card_id=***"
+    assert redact_url("/a?encrypt%5Fcode=SECRET&&b=c%3D#top") == "/a?encrypt%5Fcode=***&b=***#top"
+
+
 def test_httpx_log_line_redacted(caplog: pytest.LogCaptureFixture) -> None:
     install_log_redaction()
     install_log_redaction()
@@ -51,8 +58,12 @@ def test_uvicorn_access_line_redacted() -> None:
     try:
         path = "/cards/redirect?encrypt_code=QUJD%2BRA%3D%3D&card_id=pCARD&openid=oUSER"
         access_logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 303)
+        access_logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "//[x?encrypt_code=QUJD", "1.1", 404)
     finally:
         access_logger.removeHandler(handler)
         access_logger.setLevel(level)
 
-    assert handler.messages == ['127.0.0.1:5000 - "GET /cards/redirect?encrypt_code=***&card_id=***&openid=*** HTTP/1.1" 303']
+    assert handler.messages == [
+        '127.0.0.1:5000 - "GET /cards/redirect?encrypt_code=***&card_id=***&openid=*** HTTP/1.1" 303',
+        '127.0.0.1:5000 - "GET //[x?encrypt_code=*** HTTP/1.1" 404',
+    ]
