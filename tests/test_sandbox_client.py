@@ -179,7 +179,7 @@ def test_add_card_rejects_bad_card_ext(sandbox, tmp_path):
 
 
 class SlowFirstProxy:
-    """A loopback proxy to the backend that holds its first answer past the pusher's timeout."""
+    """A loopback proxy to the backend that delays its first response past the pusher's timeout."""
 
     def __init__(self, target: str, hold: float) -> None:
         self.target = target
@@ -195,7 +195,7 @@ class SlowFirstProxy:
             async with httpx.AsyncClient() as client:
                 answer = await client.post(self.target, params=dict(request.query_params), content=body)
             if first:
-                # The backend has stored the event, but Weixin's side gives up before this answer.
+                # The backend has stored the event, but Weixin's side gives up before this response.
                 await asyncio.sleep(self.hold)
             return Response(answer.content, status_code=answer.status_code)
 

@@ -1,9 +1,10 @@
 """``wxcard sandbox``: run the offline Weixin emulator, or ask a running one for a redirect URL.
 
 ``wxcard sandbox --host H --port P [--appid A --secret S]`` serves the sandbox in the
-foreground until Ctrl-C; with ``--push-url URL`` it pushes card events to URL as
-Weixin does (``--push-mode secure`` encrypts them). ``wxcard sandbox --redirect-url CODE`` asks a running sandbox
-for the URL Weixin would open when the user who holds CODE taps the card's custom entry.
+foreground until Ctrl-C. With ``--push-url URL`` it pushes card events to URL as Weixin
+does (``--push-mode secure`` encrypts them). ``wxcard sandbox --redirect-url CODE``
+requests from a running sandbox the URL Weixin would open when the user who received
+CODE taps the card's custom entry.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def print_redirect_url(args: argparse.Namespace) -> int:
     try:
         answer = response.json()
     except ValueError:
-        print(f"wxcard sandbox: {base} answered HTTP {response.status_code} without JSON; is it a sandbox?",
+        print(f"wxcard sandbox: {base} returned HTTP {response.status_code} without JSON; check that --sandbox-url is a sandbox",
               file=sys.stderr)
         return EXIT_FAILED
     if response.status_code != 200 or "url" not in answer:

@@ -4,9 +4,9 @@ It is for development and tests only: it keeps its state in memory and issues ti
 and codes that mean nothing outside it.
 """
 
-# The account the sandbox knows out of the box, used by ``wxcard demo`` and the tests.
+# The account the sandbox registers at start, used by ``wxcard demo`` and the tests.
 DEFAULT_APPID = "wx5a0d5a0d5a0d5a0d"
 DEFAULT_SECRET = "5a0d5a0d5a0d5a0d5a0d5a0d5a0d5a0d"
 
-# The port ``wxcard sandbox`` listens on unless told otherwise (the demo uses it too).
+# The port ``wxcard sandbox`` listens on by default (the demo uses it too).
 DEFAULT_PORT = 8100

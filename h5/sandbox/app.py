@@ -77,6 +77,10 @@ def weixin_route(path: str, handler: Handler, method: str = "POST", needs_token:
         # Injected faults come first, so they also hit the token endpoints.
         fault = state.take_fault(path)
         if fault is not None:
+            logger.info(
+                "sandbox %s injected fault errcode=%s http_status=%s delay=%s",
+                path, fault.errcode, fault.http_status, fault.delay,
+            )
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.http_status is not None:

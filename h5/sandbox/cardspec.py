@@ -92,7 +92,7 @@ def validate_card(
 ) -> tuple[str, dict[str, Any]]:
     """Check a card/create body and return ``(card_type, inner object)``.
 
-    ``logo_url_ok`` tells whether a logo URL was issued by uploadimg. Raises
+    ``logo_url_ok`` returns whether a logo URL was issued by uploadimg. Raises
     ``SandboxError`` with the errcode Weixin documents for the first problem found.
     """
     if not isinstance(body, dict) or not isinstance(body.get("card"), dict):

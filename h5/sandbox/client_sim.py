@@ -6,11 +6,13 @@
 
 Each card_ext signature is checked as Weixin does: the values of api_ticket (the current
 wx_card ticket), timestamp, card_id, code, openid and nonce_str, absent ones empty, sorted
-as strings, joined and sha1-hashed. A mismatch, a millisecond timestamp or a reused
-nonce_str and timestamp is rejected with errcode 40080, and nothing is added. Each accepted card gets a
-code, and ``user_get_card`` is pushed with the card_ext's ``outer_str`` as ``OuterStr``.
-The answer is ``{"card_list": [{"card_id", "card_ext", "is_succ": 1, "code": <encrypt_code>}]}``;
-a card that could not be issued has ``is_succ`` 0 with the errcode.
+as strings, joined and sha1-hashed. A mismatch, a millisecond timestamp, a nonce_str over
+32 characters or a reused nonce_str and timestamp is rejected with errcode 40080, and
+nothing is added. Each accepted card gets a code, and ``user_get_card`` is pushed with the
+card_ext's ``outer_str`` as ``OuterStr``. The response is
+``{"card_list": [{"card_id", "card_ext", "is_succ": 1, "code": <encrypt_code>}]}``. A card
+that could not be issued has ``is_succ`` 0 with the errcode, and when no card was added the
+status is 409.
 
 ``POST /sandbox/client/delete-card`` ``{"openid", "code"[, "card_id"]}`` is a user deleting
 a card, which pushes ``user_del_card``. Consuming through ``card/code/consume`` already
@@ -170,6 +172,7 @@ async def add_card_endpoint(request: Request) -> Response:
         appid = body.get("appid") or state.default_appid
         results = add_cards(state, appid, _required(body, "openid"), body.get("card_list"))
     except BadRequest as exc:
+        logger.info("sandbox client add-card rejected a bad request: %s", exc)
         return JSONResponse({"error": str(exc)}, status_code=400)
     except SandboxError as exc:
         logger.info("sandbox client add-card rejected errcode=%d: %s", exc.errcode, exc.errmsg)
@@ -192,6 +195,7 @@ async def delete_card_endpoint(request: Request) -> Response:
             raise SandboxError(40127, "invalid user-card status! Hint: the card was already deleted")
         state.set_code_status(code, "DELETE", record.card_id)
     except BadRequest as exc:
+        logger.info("sandbox client delete-card rejected a bad request: %s", exc)
         return JSONResponse({"error": str(exc)}, status_code=400)
     except SandboxError as exc:
         logger.info("sandbox client delete-card rejected errcode=%d", exc.errcode)
@@ -212,6 +216,7 @@ async def push_config_endpoint(request: Request) -> Response:
                 timeout=float(body.get("timeout") or 5.0),
             )
         except ValueError as exc:
+            logger.info("sandbox client push-config rejected a bad request: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         pusher.configure(config)
     return JSONResponse({

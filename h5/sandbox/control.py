@@ -48,8 +48,10 @@ def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request]
         try:
             return JSONResponse(await handler(request))
         except ValueError as exc:
+            logger.info("sandbox control %s %s rejected: %s", request.method, request.url.path, exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         except SandboxError as exc:
+            logger.info("sandbox control %s %s returned errcode=%d", request.method, request.url.path, exc.errcode)
             return JSONResponse(exc.answer(), status_code=409)
 
     return endpoint

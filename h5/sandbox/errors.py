@@ -1,4 +1,4 @@
-"""Weixin-style errors raised by the sandbox state and turned into errcode answers."""
+"""Weixin-style errors raised by the sandbox state and returned as errcode responses."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def hint() -> str:
 
 
 class SandboxError(Exception):
-    """A refusal with Weixin's errcode and message text (the hint is added when answering)."""
+    """A rejected call, with Weixin's errcode and message text (``answer`` adds the hint)."""
 
     def __init__(self, errcode: int, errmsg: str, field: str | None = None) -> None:
         super().__init__(f"errcode {errcode}: {errmsg}")

@@ -1,6 +1,6 @@
 """The Weixin client's side of ``wx.config``, for browser tests: ``POST /sandbox/client/pre-verify``.
 
-When a page calls ``wx.config``, the official JS-SDK asks the Weixin client (bridge method
+When a page calls ``wx.config``, the official JS-SDK calls the Weixin client (bridge method
 ``preVerifyJSAPI``) to check the signature. No URL travels with that call: the client signs
 the URL its web view shows. A browser test double therefore sends that URL here with the
 values that the page passed to ``wx.config``::

@@ -11,7 +11,7 @@ it as a listener. Once configured with a URL, it POSTs every emitted event there
 
 Like Weixin it waits 5 s for a response and makes 3 attempts in total, re-sending the same
 request. Pushes run one at a time on a background thread, in emission order, so an API
-call that emits an event is answered without waiting for the push.
+call that emits an event returns without waiting for the push.
 
 Signing and encryption are written here with ``hashlib`` and ``cryptography`` rather than
 with the ``signer`` package, so that a mistake in the signer cannot hide itself.

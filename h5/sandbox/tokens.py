@@ -3,8 +3,8 @@
 Rules modelled from Weixin's documentation:
 
 * ``cgi-bin/token``: each fetch issues a new token; the previous one stays valid for
-  300 s more (never past its own expiry) and then answers 40001. Tokens live 7200 s,
-  then answer 42001. 2000 fetches per app per day (Beijing day), then 45009.
+  300 s more (never past its own expiry) and then returns 40001. Tokens live 7200 s,
+  then return 42001. 2000 fetches per app per day (Beijing day), then 45009.
 * ``cgi-bin/stable_token``: isolated from ``cgi-bin/token``. Normal mode returns the same
   token until 300 s before it expires, then a new one while the old one runs out its
   time. ``force_refresh`` issues a new token and invalidates the old one at once, but
@@ -45,9 +45,9 @@ class Token:
     kind: str
     issued_at: float
     expires_at: float
-    # Set when a newer token replaced this one: after this time it answers 40001.
+    # Set when a newer token replaced this one: after this time it returns 40001.
     invalid_after: float | None = None
-    # Set by ``expire_tokens``: the token answers 42001 from then on.
+    # Set by ``expire_tokens``: the token returns 42001 from then on.
     forced_expired: bool = False
 
     def usable(self, now: float) -> bool:
@@ -187,7 +187,7 @@ class TokenMixin:
             return token.appid
 
     def expire_tokens(self: "SandboxState", appid: str) -> int:
-        """Make every usable token of ``appid`` answer 42001 from now on; return how many."""
+        """Make every usable token of ``appid`` return 42001 from now on, and return how many there were."""
         with self.lock:
             now = self.now()
             expired = 0
