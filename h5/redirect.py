@@ -117,8 +117,8 @@ async def reject_other_card(ctx: AppContext, code: str, card_id: str) -> None:
     """Raise ``Rejected("wrong_card")`` when the code exists under a card other than ``card_id``.
 
     Weixin returns 40056 or 40073 for a code requested under the wrong card. The code was
-    just decrypted, so it exists, and asking again without card_id tells an edited card_id
-    from a code that was given away. Custom-code cards need card_id, so for them the
+    just decrypted, so it exists. A second request without card_id distinguishes an edited
+    card_id from a code that was given away. Custom-code cards need card_id, so for them the
     second request fails and the caller's 40056 stands.
     """
     try:
@@ -233,7 +233,7 @@ async def redirect(request: Request) -> Response:
 
 
 # The handler receives every standard method, and the path with a trailing slash as well.
-# Starlette would otherwise answer both without Referrer-Policy, and its 307 for the slash
+# Starlette would otherwise respond to both without Referrer-Policy, and its 307 for the slash
 # builds the target URL, encrypt_code included, from the request's Host header.
 _ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

@@ -1,6 +1,6 @@
 """Pages of the custom-entry redirect: errors, unusable coupons and our own "use this coupon" page.
 
-Every page is Simplified Chinese unless the Weixin user agent says the client is in
+Every page is Simplified Chinese unless the Weixin user agent shows that the client is in
 English. Every response carries ``Referrer-Policy: no-referrer``, because the URL of the
 request contains the encrypt_code, and ``Cache-Control: no-store``, because the page may
 show a code.
@@ -63,7 +63,7 @@ ERRORS: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
     "method_not_allowed": (
         405,
         {"zh-CN": "请求方式无效", "en": "Method not allowed"},
-        {"zh-CN": "请直接在微信中打开这个链接。", "en": "Open this link in Weixin; only GET requests are accepted."},
+        {"zh-CN": "请直接在微信中打开这个链接。", "en": "Open this link in Weixin. Only GET and HEAD requests are accepted."},
     ),
     "weixin_failed": (
         502,
