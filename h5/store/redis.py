@@ -45,6 +45,18 @@ end
 return claimed
 """
 
+# Record a failed attempt only while the entry is still in the outbox, so a worker whose
+# lease ran out cannot leave attempts behind for an entry another worker delivered.
+# KEYS: outbox, attempts hash, errors hash. ARGV: id, next attempt time, attempts, error.
+_RESCHEDULE_DELIVERY = """
+if redis.call('zscore', KEYS[1], ARGV[1]) then
+    redis.call('zadd', KEYS[1], ARGV[2], ARGV[1])
+    redis.call('hset', KEYS[2], ARGV[1], ARGV[3])
+    redis.call('hset', KEYS[3], ARGV[1], ARGV[4])
+end
+return 0
+"""
+
 
 class RedisStore(Store):
     """A ``Store`` on a Redis server, with every key under ``prefix``."""
@@ -56,6 +68,7 @@ class RedisStore(Store):
         self._release = self.client.register_script(_RELEASE_IF_OWNER)
         self._add_event = self.client.register_script(_ADD_EVENT)
         self._claim_deliveries = self.client.register_script(_CLAIM_DELIVERIES)
+        self._reschedule_delivery = self.client.register_script(_RESCHEDULE_DELIVERY)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -129,12 +142,8 @@ class RedisStore(Store):
         ]
 
     async def reschedule_delivery(self, event_id: str, attempts: int, next_attempt_at: float, error: str) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            # XX: only an entry still in the outbox is rescheduled, never a delivered one.
-            pipe.zadd(self._key("outbox"), {event_id: next_attempt_at}, xx=True)
-            pipe.hset(self._key("outbox:attempts"), event_id, attempts)
-            pipe.hset(self._key("outbox:errors"), event_id, error)
-            await pipe.execute()
+        keys = [self._key("outbox"), self._key("outbox:attempts"), self._key("outbox:errors")]
+        await self._reschedule_delivery(keys=keys, args=[event_id, repr(next_attempt_at), attempts, error])
 
     async def finish_delivery(self, event_id: str, delivered_at: float) -> None:
         async with self.client.pipeline(transaction=True) as pipe:
