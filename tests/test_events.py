@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -50,8 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def post_push(base_url: str, query: dict[str, str], body: bytes, **kwargs) -> httpx.Response:
-    return httpx.post(f"{base_url}/weixin/events", params=query, content=body, timeout=10, **kwargs)
+def post_push(base_url: str, query: dict[str, str], body: bytes, timeout: float = 10, **kwargs) -> httpx.Response:
+    return httpx.post(f"{base_url}/weixin/events", params=query, content=body, timeout=timeout, **kwargs)
 
 
 # URL check
@@ -233,6 +234,30 @@ def test_unknown_event_stored_raw(tmp_path):
         events = stored_events(settings, event_type="brand_new_event")
     assert len(events) == 1
     assert events[0].fields["Extra"] == "1"
+
+
+def test_locked_store_does_not_stall_other_requests(tmp_path):
+    fields = user_get_card(code="300000000003")
+    with running_backend(tmp_path) as (base_url, settings):
+        # Another process holds the SQLite write lock, as a second worker mid-write would.
+        holder = sqlite3.connect(settings.store_url[len("sqlite:///") :], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        replies: list[httpx.Response] = []
+        pusher = threading.Thread(target=lambda: replies.append(post_push(base_url, *plaintext_push(fields), timeout=30)))
+        pusher.start()
+        try:
+            # Let the push reach the store and wait there for the lock.
+            time.sleep(0.5)
+            health = httpx.get(f"{base_url}/healthz", timeout=30)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            pusher.join(30)
+
+        # The push waited for the lock without holding up the health check, then was stored.
+        assert health.status_code == 200
+        assert [reply.text for reply in replies] == ["success"]
+        assert len(stored_events(settings)) == 1
 
 
 # Hostile bodies
@@ -549,6 +574,31 @@ def test_store_events_and_outbox(event_store):
             pending = await event_store.pending_deliveries()
             assert [(d.event_id, d.attempts, d.last_error) for d in pending] == [(event_id_for(got), 3, "HTTP 503")]
             assert (await event_store.get_event(event_id_for(other_card))).delivered_at == now + 50
+        finally:
+            await event_store.close()
+
+    asyncio.run(scenario())
+
+
+def test_late_reschedule_after_delivery_leaves_nothing(event_store):
+    async def scenario():
+        now = time.time()
+        fields = user_get_card(code="600000000003")
+        event_id = event_id_for(fields)
+        try:
+            assert await event_store.add_event(event_id, fields, now, forward=True)
+            assert len(await event_store.claim_deliveries(now, lease=30)) == 1
+            # One worker delivered; another, whose lease had run out, reports a failure late.
+            await event_store.finish_delivery(event_id, now + 1)
+            await event_store.reschedule_delivery(event_id, 1, now + 2, "HTTP 503")
+
+            assert await event_store.pending_deliveries() == []
+            assert await event_store.claim_deliveries(now + 100, lease=30) == []
+            assert (await event_store.get_event(event_id)).delivered_at == now + 1
+            if isinstance(event_store, RedisStore):
+                client = redis.Redis.from_url(REDIS_URL)
+                assert client.hlen(event_store.prefix + "outbox:attempts") == 0
+                assert client.hlen(event_store.prefix + "outbox:errors") == 0
         finally:
             await event_store.close()
 

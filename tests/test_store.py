@@ -1,6 +1,7 @@
 """The SQLite and Redis stores behave the same for values, expiry and locks."""
 
 import asyncio
+import multiprocessing
 import secrets
 import time
 
@@ -8,6 +9,7 @@ import pytest
 import redis
 
 from h5.store import StoreURLError, open_store
+from h5.store.redis import RedisStore
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -93,3 +95,63 @@ def test_unknown_store_url_names_the_setting():
         open_store("mysql://localhost/wxcard")
     assert "WXCARD_STORE" in str(raised.value)
     assert "sqlite:///" in str(raised.value)
+
+
+def _open(store_url: str, prefix: str):
+    if store_url.startswith("redis://"):
+        return RedisStore(store_url, prefix=prefix)
+    return open_store(store_url)
+
+
+def _add_same_event(store_url: str, prefix: str, event_id: str, barrier, results) -> None:
+    """Add ``event_id`` from a separate process once every process is ready, and report the result."""
+
+    async def add() -> bool:
+        store = _open(store_url, prefix)
+        try:
+            # Connect first, so the processes reach add_event together.
+            await store.get("warm-up")
+            barrier.wait(30)
+            fields = {"Event": "user_get_card", "FromUserName": "oPLACEHOLDER_openid", "CardId": "pCARD"}
+            return await store.add_event(event_id, fields, time.time(), forward=True)
+        finally:
+            await store.close()
+
+    results.put(asyncio.run(add()))
+
+
+def test_same_event_from_processes_stored_once(store_url):
+    prefix = f"test-dedup-{secrets.token_hex(4)}:"
+    event_id = secrets.token_hex(16)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(4)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_add_same_event, args=(store_url, prefix, event_id, barrier, results)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        added = sorted(results.get(timeout=60) for _ in workers)
+    finally:
+        for worker in workers:
+            worker.join(30)
+
+    # Four identical pushes at the same moment in four workers: one event, one delivery.
+    assert added == [False, False, False, True]
+
+    async def check():
+        store = _open(store_url, prefix)
+        try:
+            assert [event.event_id for event in await store.list_events()] == [event_id]
+            assert [delivery.event_id for delivery in await store.pending_deliveries()] == [event_id]
+        finally:
+            await store.close()
+
+    try:
+        run(check())
+    finally:
+        if store_url.startswith("redis://"):
+            cleanup = redis.Redis.from_url(store_url)
+            for key in cleanup.scan_iter(prefix + "*"):
+                cleanup.delete(key)
