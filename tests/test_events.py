@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -400,14 +401,29 @@ class Merchant:
         self.app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
 
 
-def test_webhook_down_delivered_after_restart(tmp_path):
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_store_url(request, tmp_path):
+    """Return a WXCARD_STORE URL of a fresh store; the Redis one uses db 12, for this test only."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'wxcard.sqlite3'}"
+        return
+    if not _redis_available():
+        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    url = "redis://127.0.0.1:6379/12"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+def test_webhook_down_delivered_after_restart(tmp_path, backend_store_url):
     merchant = Merchant()
     # Bound but not yet listening, so the first deliveries are refused.
     merchant_server = ThreadedServer(merchant.app, name="merchant")
     webhook = f"{merchant_server.base_url}/hook"
     fields = user_get_card(code="500000000001")
 
-    with running_backend(tmp_path, WXCARD_WEBHOOK_URL=webhook) as (base_url, settings):
+    with running_backend(tmp_path, WXCARD_WEBHOOK_URL=webhook, WXCARD_STORE=backend_store_url) as (base_url, settings):
         assert post_push(base_url, *plaintext_push(fields)).text == "success"
 
         def failed_once():
@@ -421,7 +437,7 @@ def test_webhook_down_delivered_after_restart(tmp_path):
     assert [p.event_id for p in pending] == [event_id_for(fields)]
     assert "Connect" in pending[0].last_error
 
-    with merchant_server, running_backend(tmp_path, WXCARD_WEBHOOK_URL=webhook) as (base_url, settings):
+    with merchant_server, running_backend(tmp_path, WXCARD_WEBHOOK_URL=webhook, WXCARD_STORE=backend_store_url) as (base_url, settings):
 
         def delivered():
             """the webhook received the event"""
@@ -493,6 +509,38 @@ def test_two_forwarders_deliver_a_backlog_once(shared_store):
 
     delivered = sorted(r["headers"]["x-wxcard-event-id"] for r in merchant.requests)
     assert delivered == sorted(event_id_for(fields) for fields in events)
+
+
+def test_two_workers_store_and_forward_once(tmp_path, backend_store_url):
+    merchant = Merchant()
+    retried = user_get_card(code="520000000001", create_time=1700000700)
+    same_second = user_get_card(code="520000000002", create_time=1700000700)
+    with ThreadedServer(merchant.app, name="merchant") as merchant_server:
+        env = {"WXCARD_STORE": backend_store_url, "WXCARD_WEBHOOK_URL": f"{merchant_server.base_url}/hook"}
+        with running_backend(tmp_path, **env) as (first_url, settings), running_backend(tmp_path, **env) as (second_url, _):
+            # Weixin's retries of one push reach both workers at the same moment.
+            pushes = [(url, plaintext_push(retried)) for url in (first_url, second_url) for _ in range(3)]
+            pushes.append((second_url, plaintext_push(same_second)))
+            start = threading.Barrier(len(pushes))
+
+            def send(url: str, push: tuple[dict[str, str], bytes]) -> str:
+                start.wait(30)
+                return post_push(url, *push).text
+
+            with ThreadPoolExecutor(len(pushes)) as pool:
+                replies = list(pool.map(lambda item: send(*item), pushes))
+
+            def all_forwarded():
+                """both events were forwarded"""
+                return not asyncio.run(_pending(settings.store_url))
+
+            wait_until(all_forwarded)
+            events = stored_events(settings)
+
+    assert replies == ["success"] * len(pushes)
+    assert sorted(e.fields["UserCardCode"] for e in events) == ["520000000001", "520000000002"]
+    forwarded = sorted(r["headers"]["x-wxcard-event-id"] for r in merchant.requests)
+    assert forwarded == sorted([event_id_for(retried), event_id_for(same_second)])
 
 
 async def _pending(store_url: str):
