@@ -307,6 +307,24 @@ def test_dtd_and_entities_rejected(tmp_path):
         assert stored_events(settings) == []
 
 
+def test_deeply_nested_body_rejected(tmp_path):
+    nested = "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>"
+    with running_backend(tmp_path) as (base_url, settings):
+        query, _ = plaintext_push({})
+        answer = post_push(base_url, query, nested.encode())
+        assert answer.status_code == 400
+        assert "nested" in answer.text
+
+        # In secure mode the envelope is read before msg_signature can be checked.
+        secure_query, _ = secure_push("<xml></xml>")
+        del secure_query["signature"]
+        assert post_push(base_url, secure_query, nested.encode()).status_code == 400
+
+        json_nested = ('{"a":' * 5000 + "1" + "}" * 5000).encode()
+        assert post_push(base_url, query, json_nested).status_code == 400
+        assert stored_events(settings) == []
+
+
 def test_hostile_body_unsigned_rejected_first(tmp_path):
     with running_backend(tmp_path) as (base_url, settings):
         answer = post_push(base_url, {"signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1"}, LOL_BOMB.encode())

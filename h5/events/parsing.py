@@ -17,6 +17,10 @@ from defusedxml import DefusedXmlException
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
+# Weixin's pushes nest two or three levels deep. A cap well above that stops a body of
+# thousands of nested elements from exhausting the recursion that reads it.
+MAX_DEPTH = 16
+
 
 class PushFormatError(ValueError):
     """A push body that is not a well-formed XML or JSON message, or that declares a DTD or entity."""
@@ -39,7 +43,17 @@ def _parse_json(body: bytes) -> dict[str, Any]:
         raise PushFormatError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PushFormatError("the JSON body must be an object")
+    _check_depth(data, 1)
     return data
+
+
+def _check_depth(value: Any, depth: int) -> None:
+    """Raise ``PushFormatError`` when JSON ``value`` nests deeper than ``MAX_DEPTH``."""
+    if depth > MAX_DEPTH:
+        raise PushFormatError(f"the body is nested more than {MAX_DEPTH} levels deep; pushes are shallow")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _check_depth(child, depth + 1)
 
 
 def _parse_xml(body: bytes) -> dict[str, Any]:
@@ -52,18 +66,20 @@ def _parse_xml(body: bytes) -> dict[str, Any]:
         raise PushFormatError(f"the XML is forbidden: {exc}") from None
     except ParseError as exc:
         raise PushFormatError(f"the body is not well-formed XML: {exc}") from None
-    return _element_fields(root)
+    return _element_fields(root, 1)
 
 
-def _element_fields(element: Element) -> dict[str, Any]:
+def _element_fields(element: Element, depth: int) -> dict[str, Any]:
     """Map each child tag to its trimmed text, or to a dict when it has children.
 
     Weixin's samples put spaces around CDATA sections, so text is trimmed. A tag that
     repeats becomes a list of its values.
     """
+    if depth > MAX_DEPTH:
+        raise PushFormatError(f"the XML is nested more than {MAX_DEPTH} levels deep; pushes are shallow")
     fields: dict[str, Any] = {}
     for child in element:
-        value: Any = _element_fields(child) if len(child) else (child.text or "").strip()
+        value: Any = _element_fields(child, depth + 1) if len(child) else (child.text or "").strip()
         if child.tag not in fields:
             fields[child.tag] = value
         elif isinstance(fields[child.tag], list):
