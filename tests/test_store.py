@@ -155,3 +155,24 @@ def test_same_event_from_processes_stored_once(store_url):
             cleanup = redis.Redis.from_url(store_url)
             for key in cleanup.scan_iter(prefix + "*"):
                 cleanup.delete(key)
+
+
+def test_durability_warning_matches_configuration(store_url):
+    async def scenario():
+        store = open_store(store_url)
+        try:
+            return await store.durability_warning()
+        finally:
+            await store.close()
+
+    warning = run(scenario())
+    if store_url.startswith("sqlite:///"):
+        # Every SQLite commit is synced to disk before it returns.
+        assert warning is None
+        return
+    config = redis.Redis.from_url(store_url, decode_responses=True).config_get("append*")
+    if config["appendonly"] == "yes" and config["appendfsync"] == "always":
+        assert warning is None
+    else:
+        assert f"appendonly={config['appendonly']}" in warning
+        assert "set appendonly yes and appendfsync always" in warning

@@ -208,8 +208,15 @@ async def _store_event(ctx: AppContext, fields: dict[str, Any]) -> None:
 
 
 async def startup(ctx: AppContext) -> None:
-    """Start forwarding stored events when ``WXCARD_WEBHOOK_URL`` is set."""
+    """Warn when stored events are not durable, and start forwarding them when ``WXCARD_WEBHOOK_URL`` is set."""
     settings = ctx.settings
+    try:
+        warning = await ctx.store.durability_warning()
+    except Exception as exc:  # noqa: BLE001 - a store outage at start-up must not stop the server
+        warning = f"could not check the store's durability: {type(exc).__name__}: {exc}"
+    if warning:
+        logger.warning("event store durability: %s", warning)
+
     if not settings.webhook_url:
         return
     if not settings.webhook_url.startswith(("https://", "http://")):

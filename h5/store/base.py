@@ -47,6 +47,10 @@ class Store(ABC):
     async def close(self) -> None:
         """Release connections; the default has none."""
 
+    async def durability_warning(self) -> str | None:
+        """Return why a write this store confirmed could still be lost in a crash, or None."""
+        return None
+
     # Pushed events and their delivery outbox. ``add_event`` writes the event and, when
     # asked, its outbox entry in one atomic step, so a stored event is never left without
     # the delivery that a configured webhook expects.

@@ -96,6 +96,22 @@ class RedisStore(Store):
     async def close(self) -> None:
         await self.client.aclose()
 
+    async def durability_warning(self) -> str | None:
+        # Redis confirms a write once it is in memory. Only an append-only file synced on
+        # every write keeps it through a Redis crash or restart.
+        try:
+            config = await self.client.config_get("append*")
+        except redis_asyncio.ResponseError:
+            # Hosted Redis often disables CONFIG, so the setting cannot be checked here.
+            return None
+        appendonly, appendfsync = config.get("appendonly", ""), config.get("appendfsync", "")
+        if appendonly == "yes" and appendfsync == "always":
+            return None
+        return (
+            f"Redis runs with appendonly={appendonly} appendfsync={appendfsync}, so events acknowledged to Weixin "
+            "can be lost if Redis stops; set appendonly yes and appendfsync always"
+        )
+
     # Events live under event:<id> as JSON, indexed by received time in the sorted set
     # ``events``. The outbox is the sorted set ``outbox`` scored by next attempt time, with
     # attempts and last errors in the hashes ``outbox:attempts`` and ``outbox:errors``.
