@@ -696,6 +696,12 @@ def test_typed_event_optional_fields():
     assert type(missing_card).__name__ == "RawEvent"
     assert missing_card.fields["Event"] == "user_get_card"
 
+    # A CreateTime that str.isdigit() accepts but int() does not is kept raw, not raised.
+    odd_time = parse_event({**user_get_card(), "CreateTime": "²"})
+    assert type(odd_time).__name__ == "RawEvent"
+    assert odd_time.create_time == 0
+    assert odd_time.fields["CreateTime"] == "²"
+
 
 # CLI
 
@@ -747,10 +753,11 @@ def test_events_and_report_cli(tmp_path):
 
 def test_cli_bad_usage_one_line(tmp_path):
     store_url = f"sqlite:///{tmp_path / 'wxcard.sqlite3'}"
-    bad_since = wxcard(tmp_path, "events", "--since", "yesterday", store_url=store_url)
-    assert bad_since.returncode == 2
-    assert len(bad_since.stderr.strip().splitlines()) == 1
-    assert "--since" in bad_since.stderr
+    for since in ("yesterday", "nan", "inf"):
+        bad_since = wxcard(tmp_path, "events", "--since", since, store_url=store_url)
+        assert bad_since.returncode == 2, since
+        assert len(bad_since.stderr.strip().splitlines()) == 1, since
+        assert "--since" in bad_since.stderr, since
 
     bad_store = wxcard(tmp_path, "report", store_url="mysql://nowhere")
     assert bad_store.returncode == 2

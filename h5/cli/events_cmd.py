@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 from datetime import datetime, timezone
@@ -91,9 +92,14 @@ def parse_time(text: str) -> float:
     """Return Unix seconds for ``text``: digits are Unix seconds, anything else ISO 8601."""
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        # float() also reads "nan" and "inf", which no store can compare with.
+        if not math.isfinite(seconds):
+            raise UsageError(f"--since {text!r} is not a time; give Unix seconds such as 1714000000, or ISO 8601")
+        return seconds
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

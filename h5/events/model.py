@@ -250,12 +250,13 @@ def parse_event(fields: dict[str, Any]) -> CardEvent:
             return event_class.from_fields(fields)
         except EventFieldError as exc:
             logger.warning("event kept raw: %s", exc)
+    # ASCII digits only: str.isdigit() also accepts "²", which int() rejects.
     create_time = str(fields.get("CreateTime", ""))
     return RawEvent(
         event=_text(fields.get("Event", "")),
         to_user_name=_text(fields.get("ToUserName", "")),
         from_user_name=_text(fields.get("FromUserName", "")),
-        create_time=int(create_time) if create_time.isdigit() else 0,
+        create_time=int(create_time) if create_time.isascii() and create_time.isdigit() else 0,
         fields=dict(fields),
     )
 
