@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import pytest
+import redis
 from h5.app import create_app
 from h5.config import Settings
 from h5.serving import ThreadedServer
@@ -148,3 +150,18 @@ def wait_until(condition, timeout: float = 30.0, interval: float = 0.1) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition.__doc__ or condition}")
         time.sleep(interval)
+
+
+def require_redis(url: str) -> None:
+    """Fail the test with what to do when no Redis answers at ``url``."""
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` in the Redis database at ``url``."""
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)

@@ -38,8 +38,10 @@ from tests.push_helpers import (
     CARD_ID,
     SECRET_KEY,
     TOKEN,
+    delete_redis_keys,
     event_xml,
     plaintext_push,
+    require_redis,
     running_backend,
     secure_push,
     stored_events,
@@ -425,9 +427,8 @@ def backend_store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'wxcard.sqlite3'}"
         return
-    if not _redis_available():
-        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
     url = "redis://127.0.0.1:6379/12"
+    require_redis(url)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
@@ -572,26 +573,16 @@ async def _pending(store_url: str):
 # Store event methods, on both stores
 
 
-def _redis_available() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def event_store(request, tmp_path):
     if request.param == "sqlite":
         store = open_store(f"sqlite:///{tmp_path / 'events.sqlite3'}")
         yield store
         return
-    if not _redis_available():
-        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    require_redis(REDIS_URL)
     prefix = f"test-events-{secrets.token_hex(4)}:"
     yield RedisStore(REDIS_URL, prefix=prefix)
-    cleanup = redis.Redis.from_url(REDIS_URL)
-    for key in cleanup.scan_iter(prefix + "*"):
-        cleanup.delete(key)
+    delete_redis_keys(REDIS_URL, prefix)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -601,13 +592,10 @@ def shared_store(request, tmp_path):
         path = tmp_path / "shared.sqlite3"
         yield lambda: open_store(f"sqlite:///{path}")
         return
-    if not _redis_available():
-        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    require_redis(REDIS_URL)
     prefix = f"test-shared-{secrets.token_hex(4)}:"
     yield lambda: RedisStore(REDIS_URL, prefix=prefix)
-    cleanup = redis.Redis.from_url(REDIS_URL)
-    for key in cleanup.scan_iter(prefix + "*"):
-        cleanup.delete(key)
+    delete_redis_keys(REDIS_URL, prefix)
 
 
 def test_store_events_and_outbox(event_store):

@@ -10,23 +10,16 @@ import redis
 
 from h5.store import StoreURLError, open_store
 from h5.store.redis import RedisStore
+from tests.push_helpers import delete_redis_keys, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_available() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    if not _redis_available():
-        pytest.fail("Redis is not running on 127.0.0.1:6379; start it with redis-server (CI starts it)")
+    require_redis(REDIS_URL)
     return REDIS_URL
 
 
@@ -152,9 +145,7 @@ def test_same_event_from_processes_stored_once(store_url):
         run(check())
     finally:
         if store_url.startswith("redis://"):
-            cleanup = redis.Redis.from_url(store_url)
-            for key in cleanup.scan_iter(prefix + "*"):
-                cleanup.delete(key)
+            delete_redis_keys(store_url, prefix)
 
 
 def test_durability_warning_matches_configuration(store_url):
