@@ -107,9 +107,10 @@ class CodeMixin:
 
         ``code`` is the merchant's code for custom-code cards (for deposit-mode cards it
         is optional and must be a deposited one). ``bound_openid`` is the openid the
-        card_ext or QR code named; a ``bind_openid`` card requires it to equal ``openid``.
-        Raises 40073, 40078 (deleted, or unapproved and openid not whitelisted), 40079
-        (card expired), 45031 (stock 0), 45033 (get_limit reached), 40056 or 40116 (code).
+        card_ext or QR code named. When given, it must equal ``openid``, and a
+        ``bind_openid`` card requires it. Raises 40003 (openid), 40073, 40078 (deleted, or
+        unapproved and openid not whitelisted), 40079 (card expired), 45031 (stock 0),
+        45033 (get_limit reached), 41011 (missing code or openid), 40056 or 40116 (code).
         """
         if not isinstance(openid, str) or not OPENID_PATTERN.fullmatch(openid):
             raise SandboxError(40003, f"invalid openid {openid!r}")

@@ -2,7 +2,7 @@
 
 Rules modelled from Weixin's documentation:
 
-* ``cgi-bin/token``: each fetch issues a new token; the previous one stays valid for
+* ``cgi-bin/token``: each fetch issues a new token. The previous one stays valid for
   300 s more (never past its own expiry) and then returns 40001. Tokens live 7200 s,
   then return 42001. 2000 fetches per app per day (Beijing day), then 45009.
 * ``cgi-bin/stable_token``: isolated from ``cgi-bin/token``. Normal mode returns the same
