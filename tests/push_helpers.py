@@ -153,7 +153,7 @@ def wait_until(condition, timeout: float = 30.0, interval: float = 0.1) -> Any:
 
 
 def require_redis(url: str) -> None:
-    """Fail the test with what to do when no Redis answers at ``url``."""
+    """Fail the test, saying what to do, when no Redis responds at ``url``."""
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError:

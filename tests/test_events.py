@@ -1,5 +1,6 @@
 """The card event receiver over real HTTP: URL check, three push modes, dedup, XML attacks,
-the webhook outbox across a restart, the stores' event methods, and the events CLI."""
+the webhook outbox across a restart and under two workers, the stores' event methods, and
+the events CLI."""
 
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ def test_stale_timestamp_rejected(tmp_path):
         assert len(stored_events(settings)) == 1
 
 
-def test_compatible_push_without_aes_key_needs_plain_signature(tmp_path):
+def test_unsigned_compatible_push_rejected(tmp_path):
     fields = user_get_card(code="100000000006")
     # A compatible-mode body: plaintext fields beside an Encrypt this server cannot open.
     body = event_xml(fields).replace("</xml>", "<Encrypt><![CDATA[AAAA]]></Encrypt></xml>").encode()
@@ -239,7 +240,7 @@ def test_unknown_event_stored_raw(tmp_path):
     assert events[0].fields["Extra"] == "1"
 
 
-def test_locked_store_does_not_stall_other_requests(tmp_path):
+def test_locked_store_stalls_no_request(tmp_path):
     fields = user_get_card(code="300000000003")
     with running_backend(tmp_path) as (base_url, settings):
         # Another process holds the SQLite write lock, as a second worker mid-write would.
@@ -402,7 +403,7 @@ def test_secure_mode_vector_through_receiver(tmp_path, vector):
 
 
 class Merchant:
-    """A merchant webhook on loopback that records each request and answers ``status``."""
+    """A merchant webhook on loopback that records each request and responds with ``status``."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -496,7 +497,7 @@ def test_webhook_retries_until_2xx(tmp_path):
     assert attempts >= 3
 
 
-def test_two_forwarders_deliver_a_backlog_once(shared_store):
+def test_two_forwarders_deliver_once(shared_store):
     merchant = Merchant()
     merchant.delay = 0.2
     events = [user_get_card(code=f"51000000{n:04d}") for n in range(30)]
@@ -530,7 +531,7 @@ def test_two_forwarders_deliver_a_backlog_once(shared_store):
     assert delivered == sorted(event_id_for(fields) for fields in events)
 
 
-def test_two_workers_store_and_forward_once(tmp_path, backend_store_url):
+def test_two_workers_store_once(tmp_path, backend_store_url):
     merchant = Merchant()
     retried = user_get_card(code="520000000001", create_time=1700000700)
     same_second = user_get_card(code="520000000002", create_time=1700000700)
@@ -634,7 +635,7 @@ def test_store_events_and_outbox(event_store):
     asyncio.run(scenario())
 
 
-def test_late_reschedule_after_delivery_leaves_nothing(event_store):
+def test_late_reschedule_leaves_nothing(event_store):
     async def scenario():
         now = time.time()
         fields = user_get_card(code="600000000003")

@@ -1,4 +1,4 @@
-"""The SQLite and Redis stores behave the same for values, expiry and locks."""
+"""The SQLite and Redis stores behave the same for values, expiry, locks, event dedup and durability."""
 
 import asyncio
 import multiprocessing

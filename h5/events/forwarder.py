@@ -12,9 +12,10 @@ with these headers:
     X-Wxcard-Timestamp: Unix seconds when this attempt was signed
     X-Wxcard-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by WXCARD_SECRET_KEY>
 
-A 2xx response finishes the delivery. Any other status, or no response within twice the timeout, is retried with
-exponential backoff (1 s doubling up to 5 minutes, with jitter) and no attempt limit, so
-each event is delivered at least once. Pending entries stay in the store across restarts.
+A 2xx response finishes the delivery. Any other status, or no response within twice the
+HTTP timeout, is retried with exponential backoff (1 s doubling up to 5 minutes, with
+jitter) and no attempt limit, so each event is delivered at least once. Pending entries
+stay in the store across restarts.
 """
 
 from __future__ import annotations

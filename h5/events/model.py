@@ -268,7 +268,8 @@ DEDUP_FIELDS = ("FromUserName", "CreateTime", "Event", "CardId", "UserCardCode",
 
 def dedup_key(fields: dict[str, Any]) -> str:
     """Return the text that identifies one push across Weixin's retries."""
-    # The unit separator cannot occur in these values, so distinct tuples give distinct keys.
+    # Weixin's ids, times, event names and codes are printable text, and XML 1.0 cannot
+    # carry the unit separator at all, so distinct pushes give distinct keys.
     return "\x1f".join(str(fields.get(name, "")) for name in DEDUP_FIELDS)
 
 

@@ -51,9 +51,11 @@ def _check_depth(value: Any, depth: int) -> None:
     """Raise ``PushFormatError`` when JSON ``value`` nests deeper than ``MAX_DEPTH``."""
     if depth > MAX_DEPTH:
         raise PushFormatError(f"the body is nested more than {MAX_DEPTH} levels deep; pushes are shallow")
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for child in children:
-        _check_depth(child, depth + 1)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for child in value:
+            _check_depth(child, depth + 1)
 
 
 def _parse_xml(body: bytes) -> dict[str, Any]:

@@ -119,8 +119,9 @@ def _check_signature(ctx: AppContext, signature: str | None, timestamp: str | No
 
 
 def _check_fresh(timestamp: str | None, window: int) -> None:
-    # The signed query timestamp is fresh on every delivery; CreateTime is not checked,
+    # The signed query timestamp is fresh on every delivery. CreateTime is not checked,
     # because Weixin keeps it unchanged when it retries.
+
     # ASCII digits only, and few of them: str.isdigit() also accepts "²", which int()
     # rejects, and a huge number overflows the float subtraction below.
     if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS locks (
 """
 
 # Pushed events, one row per distinct push; ``event_id`` is derived from the dedup key.
-# ``outbox`` holds the events still to be forwarded to the merchant's webhook.
+# ``outbox`` lists the events still to be forwarded to the merchant's webhook.
 _EVENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
