@@ -8,9 +8,10 @@ cached token is still the one that failed. Then it retries the call once, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +27,13 @@ install_log_redaction()
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 _TICKET_TYPES = {JSAPI_TICKET: "jsapi", WX_CARD_TICKET: "wx_card"}
+
+
+def _text_list(value: Any) -> list[str]:
+    """Return a JSON list of strings as a list, raising TypeError for anything else."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError("expected a list of strings")
+    return list(value)
 
 
 def json_body(payload: Any) -> bytes:
@@ -63,6 +71,18 @@ class WeixinClient:
 
     # -- transport ---------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reading(self, path: str) -> Iterator[None]:
+        """Turn a success response with a missing or mistyped field into ``WeixinTransportError``.
+
+        Only the exception type is kept, because its text could quote a field's value.
+        """
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            logger.warning("weixin %s returned a malformed response (%s) appid=%s", path, type(exc).__name__, self.appid)
+            raise WeixinTransportError(path, self.host, f"malformed response ({type(exc).__name__})") from None
+
     async def _send(
         self,
         method: str,
@@ -95,7 +115,8 @@ class WeixinClient:
         if not isinstance(data, dict):
             raise WeixinTransportError(path, self.host, "the response is not a JSON object")
 
-        errcode = int(data.get("errcode", 0) or 0)
+        with self._reading(path):
+            errcode = int(data.get("errcode", 0) or 0)
         if errcode != 0:
             errmsg = str(data.get("errmsg", ""))
             logger.warning("weixin %s returned errcode=%d appid=%s", path, errcode, self.appid)
@@ -126,7 +147,8 @@ class WeixinClient:
         """Fetch a new access_token from ``cgi-bin/token``; use ``access_token()`` for the cached one."""
         params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._appsecret}
         data = await self._send("GET", "cgi-bin/token", params=params)
-        return str(data["access_token"]), int(data["expires_in"])
+        with self._reading("cgi-bin/token"):
+            return str(data["access_token"]), int(data["expires_in"])
 
     async def access_token(self) -> Credential:
         return await self.credentials.get(ACCESS_TOKEN, self.fetch_access_token)
@@ -134,7 +156,8 @@ class WeixinClient:
     async def _ticket(self, kind: str) -> Credential:
         async def fetch() -> tuple[str, int]:
             data = await self.call("GET", "cgi-bin/ticket/getticket", params={"type": _TICKET_TYPES[kind]})
-            return str(data["ticket"]), int(data["expires_in"])
+            with self._reading("cgi-bin/ticket/getticket"):
+                return str(data["ticket"]), int(data["expires_in"])
 
         return await self.credentials.get(kind, fetch)
 
@@ -151,20 +174,28 @@ class WeixinClient:
     async def upload_image(self, filename: str, content: bytes, content_type: str) -> str:
         """Upload a logo or card image (JPG or PNG, at most 1 MB) and return its Weixin URL."""
         data = await self.call("POST", "cgi-bin/media/uploadimg", files={"buffer": (filename, content, content_type)})
-        return str(data["url"])
+        with self._reading("cgi-bin/media/uploadimg"):
+            return str(data["url"])
 
     async def create_card(self, card: dict[str, Any]) -> str:
         """Create a card from the ``card`` object of ``card/create`` and return its card_id."""
         data = await self.call("POST", "card/create", {"card": card})
-        return str(data["card_id"])
+        with self._reading("card/create"):
+            return str(data["card_id"])
 
     async def get_card(self, card_id: str) -> CardInfo:
         data = await self.call("POST", "card/get", {"card_id": card_id})
-        return CardInfo.from_response(card_id, data)
+        with self._reading("card/get"):
+            return CardInfo.from_response(card_id, data)
 
     async def create_qrcode(self, body: dict[str, Any]) -> QRCodeResult:
         """Create a QR code from a full ``card/qrcode/create`` body (QR_CARD or QR_MULTIPLE_CARD)."""
         data = await self.call("POST", "card/qrcode/create", body)
+        with self._reading("card/qrcode/create"):
+            return self._qrcode_result(data)
+
+    @staticmethod
+    def _qrcode_result(data: dict[str, Any]) -> QRCodeResult:
         return QRCodeResult(
             ticket=str(data.get("ticket", "")),
             url=str(data.get("url", "")),
@@ -182,38 +213,46 @@ class WeixinClient:
     async def decrypt_code(self, encrypt_code: str) -> str:
         """Return the real code behind an encrypt_code, posted exactly as given."""
         data = await self.call("POST", "card/code/decrypt", {"encrypt_code": encrypt_code})
-        return str(data.get("code", ""))
+        with self._reading("card/code/decrypt"):
+            return str(data.get("code", ""))
 
     async def get_code(self, code: str, card_id: str | None = None, check_consume: bool = False) -> CodeInfo:
         body: dict[str, Any] = {"code": code, "check_consume": check_consume}
         if card_id:
             body["card_id"] = card_id
-        return CodeInfo.from_response(await self.call("POST", "card/code/get", body))
+        data = await self.call("POST", "card/code/get", body)
+        with self._reading("card/code/get"):
+            return CodeInfo.from_response(data)
 
     async def consume_code(self, code: str, card_id: str | None = None) -> ConsumeResult:
         body: dict[str, Any] = {"code": code}
         if card_id:
             body["card_id"] = card_id
         data = await self.call("POST", "card/code/consume", body)
-        return ConsumeResult(card_id=str(data.get("card", {}).get("card_id", "")), openid=str(data.get("openid", "")), raw=data)
+        with self._reading("card/code/consume"):
+            card = data.get("card", {})
+            return ConsumeResult(card_id=str(card.get("card_id", "")), openid=str(data.get("openid", "")), raw=data)
 
     async def deposit_codes(self, card_id: str, codes: list[str]) -> DepositResult:
         """Import up to 100 custom codes into a GET_CUSTOM_CODE_MODE_DEPOSIT card."""
         data = await self.call("POST", "card/code/deposit", {"card_id": card_id, "code": codes})
-        return DepositResult(
-            succ_code=list(data.get("succ_code", [])),
-            duplicate_code=list(data.get("duplicate_code", [])),
-            fail_code=list(data.get("fail_code", [])),
-            raw=data,
-        )
+        with self._reading("card/code/deposit"):
+            return DepositResult(
+                succ_code=_text_list(data.get("succ_code", [])),
+                duplicate_code=_text_list(data.get("duplicate_code", [])),
+                fail_code=_text_list(data.get("fail_code", [])),
+                raw=data,
+            )
 
     async def get_deposit_count(self, card_id: str) -> int:
         data = await self.call("POST", "card/code/getdepositcount", {"card_id": card_id})
-        return int(data.get("count", 0))
+        with self._reading("card/code/getdepositcount"):
+            return int(data.get("count", 0))
 
     async def check_codes(self, card_id: str, codes: list[str]) -> dict[str, list[str]]:
         data = await self.call("POST", "card/code/checkcode", {"card_id": card_id, "code": codes})
-        return {"exist_code": list(data.get("exist_code", [])), "not_exist_code": list(data.get("not_exist_code", []))}
+        with self._reading("card/code/checkcode"):
+            return {"exist_code": _text_list(data.get("exist_code", [])), "not_exist_code": _text_list(data.get("not_exist_code", []))}
 
     async def modify_stock(self, card_id: str, increase: int = 0, reduce: int = 0) -> None:
         body: dict[str, Any] = {"card_id": card_id}
