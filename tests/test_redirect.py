@@ -516,14 +516,16 @@ def test_malformed_weixin_response_handled(sandbox: SandboxServer, tmp_path: Pat
             page = fetch(backend.base_url, f"/cards/redirect?encrypt_code={encrypt_code}&card_id=pCARD&openid={OPENID}")
             consumed = post_json(backend.base_url, "/cards/consume", {"code": "123456789012", "card_id": "pCARD"})
 
-    assert page.status == 500
+    # The client reports a malformed response as a transport failure, so both say "retry later".
+    assert page.status == 503
+    assert page.headers.get("retry-after")
     assert page.headers.get("referrer-policy") == "no-referrer"
-    assert 'data-error="internal"' in page.body
+    assert 'data-error="busy"' in page.body
     assert "Traceback" not in page.body
 
-    assert consumed.status == 500
+    assert consumed.status == 503
     assert consumed.headers.get("content-type") == "application/json"
-    assert consumed.json()["error"] == "internal_error"
+    assert consumed.json()["error"] == "weixin_unavailable"
 
 
 def closed_port() -> int:
