@@ -501,6 +501,21 @@ def test_missing_setting_exits_2(wxcard: Wxcard):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "store_url",
+    ["redis://:store-password@127.0.0.1:notaport/0", "redis://:store-password@[::1/0", "sqlite:////proc/no-such-dir/store.sqlite3"],
+    ids=["redis-port", "redis-host", "sqlite-folder"],
+)
+def test_unusable_store_exits_2(wxcard: Wxcard, store_url: str):
+    result = wxcard.run("token", env=wxcard.env(WXCARD_STORE=store_url))
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "WXCARD_STORE" in line
+    assert "store-password" not in line
+
+
 def test_unknown_option_exits_2(wxcard: Wxcard):
     result = wxcard.run("qrcode", "p1", "--no-such-option")
 

@@ -662,6 +662,19 @@ def test_serve_bad_setting_exits_2(tmp_path: Path, change: dict[str, str], setti
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "campaigns"])
+def test_unusable_store_exits_2(tmp_path: Path, command: str) -> None:
+    env = {**_serve_env(tmp_path), "WXCARD_STORE": "redis://:store-password@127.0.0.1:notaport/0"}
+
+    result = run_wxcard([command, "--port", "0"] if command == "serve" else [command], env, tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"wxcard {command}: invalid setting WXCARD_STORE")
+    assert "store-password" not in line
+
+
 def test_serve_runs_and_answers_healthz(tmp_path: Path) -> None:
     import socket
 

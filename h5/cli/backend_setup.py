@@ -7,13 +7,12 @@ that line.
 
 from __future__ import annotations
 
-import sqlite3
-
 from h5.app import build_context
 from h5.campaigns import CampaignFileError
+from h5.cli.runtime import STORE_OPEN_ERRORS, store_open_problem
 from h5.config import SettingError, Settings
 from h5.context import AppContext
-from h5.store import StoreURLError
+from h5.store import StoreURLError, open_store
 
 
 class SetupError(Exception):
@@ -40,13 +39,13 @@ async def close_context(ctx: AppContext) -> None:
 def open_context(settings: Settings) -> AppContext:
     """Open the store and client and read the campaign file named by the settings."""
     try:
-        return build_context(settings)
-    except CampaignFileError as exc:
-        raise SetupError(f"invalid setting WXCARD_CAMPAIGNS: {exc}") from None
+        store = open_store(settings.store_url)
     except StoreURLError as exc:
         raise SetupError(f"invalid setting {exc}") from None
-    except (OSError, sqlite3.Error) as exc:
-        raise SetupError(
-            f"invalid setting WXCARD_STORE={settings.store_url!r}: cannot open it ({exc}); "
-            "point it at a writable file such as sqlite:///var/wxcard.sqlite3"
-        ) from None
+    except STORE_OPEN_ERRORS as exc:
+        raise SetupError(f"invalid setting {store_open_problem(exc)}") from None
+
+    try:
+        return build_context(settings, store)
+    except CampaignFileError as exc:
+        raise SetupError(f"invalid setting WXCARD_CAMPAIGNS: {exc}") from None

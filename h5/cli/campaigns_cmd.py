@@ -1,8 +1,11 @@
 """``wxcard campaigns``: each campaign card with its state from ``card/get``.
 
-Exit codes: 0 when every card can be added (approved, or in review for whitelisted
-users), 1 when a card cannot be added (rejected, deleted, not found for this appid) or
-Weixin could not be reached or returned another error, 2 on a missing or invalid setting.
+Exit codes:
+
+* 0 when every card can be added: approved, or in review for whitelisted users;
+* 1 when a card cannot be added (rejected, deleted, not found for this appid), when
+  Weixin could not be reached or returned another error, or when the store failed;
+* 2 on a missing or invalid setting.
 """
 
 from __future__ import annotations

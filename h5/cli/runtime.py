@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -28,6 +29,19 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+
+# Errors of opening a store besides StoreURLError: a SQLite file that cannot be created,
+# or a Redis URL that redis-py cannot parse (ValueError).
+STORE_OPEN_ERRORS = (ValueError, OSError, sqlite3.Error)
+
+
+def store_open_problem(exc: Exception) -> str:
+    """Return the line for a store that cannot be opened, without the URL, which may carry a Redis password."""
+    return (
+        f"WXCARD_STORE: cannot open it ({exc}); point it at a writable file such as "
+        "sqlite:///var/wxcard.sqlite3 or a Redis server such as redis://127.0.0.1:6379/0"
+    )
 
 
 class UsageError(Exception):
@@ -117,6 +131,9 @@ def run_command(args: argparse.Namespace, command: Command, prepare: Prepare | N
         store = open_store(settings.store_url)
     except StoreURLError as exc:
         _error(text("store_error", language, message=exc))
+        return EXIT_USAGE
+    except STORE_OPEN_ERRORS as exc:
+        _error(text("store_error", language, message=store_open_problem(exc)))
         return EXIT_USAGE
 
     try:
