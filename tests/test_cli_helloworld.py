@@ -16,20 +16,10 @@ from h5.sandbox.server import SandboxServer
 from h5.store.sqlite import SQLiteStore
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from tests.wxcard_cli import EXAMPLES, Wxcard, closed_port, inject_fault, recorded, sandbox_post
+from tests.wxcard_cli import sandbox_server, wxcard  # noqa: F401 - pytest fixtures used by name
 
 OPENID = "oFS7Fjl0WsZ9AMZqrI80nbIq8xrA"
 TITLE_BYTES = '"title":"132元双人火锅套餐"'.encode("utf-8")
-
-
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def wxcard(sandbox_server: SandboxServer, tmp_path: Path) -> Wxcard:
-    return Wxcard(sandbox_server.base_url, tmp_path / "store.sqlite3", tmp_path)
 
 
 def create_hotpot_card(wxcard: Wxcard) -> str:

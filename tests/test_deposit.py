@@ -15,17 +15,7 @@ from h5.sandbox.server import SandboxServer
 from h5.store.sqlite import SQLiteStore
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
 from tests.wxcard_cli import EXAMPLES, Wxcard, inject_fault, recorded
-
-
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def wxcard(sandbox_server: SandboxServer, tmp_path: Path) -> Wxcard:
-    return Wxcard(sandbox_server.base_url, tmp_path / "store.sqlite3", tmp_path)
+from tests.wxcard_cli import sandbox_server, wxcard  # noqa: F401 - pytest fixtures used by name
 
 
 @pytest.fixture

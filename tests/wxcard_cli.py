@@ -9,11 +9,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
+import pytest
 
 from h5.sandbox import DEFAULT_APPID, DEFAULT_SECRET
+from h5.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -63,6 +65,19 @@ class Wxcard:
             text=True,
             encoding="utf-8",
         )
+
+
+@pytest.fixture
+def sandbox_server() -> Iterator[SandboxServer]:
+    """Return a sandbox on a free loopback port, fresh per test; import it into the test module."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def wxcard(sandbox_server: SandboxServer, tmp_path: Path) -> Wxcard:
+    """Return the command runner on ``sandbox_server`` with a SQLite store in ``tmp_path``."""
+    return Wxcard(sandbox_server.base_url, tmp_path / "store.sqlite3", tmp_path)
 
 
 def recorded(base_url: str, path: str) -> list[dict[str, Any]]:
