@@ -36,7 +36,7 @@ _STATES_BY_STATUS = {
     "CARD_STATUS_USER_DELETE": DELETED,
 }
 
-# A card that is not approved is asked again after this many seconds, so that an
+# A card that is not approved is fetched again after this many seconds, so that an
 # approval shows on the landing page within a minute instead of after the card cache TTL.
 UNAPPROVED_MAX_AGE = 30.0
 
@@ -85,7 +85,7 @@ def _failure(campaign: str, card_id: str, exc: Exception) -> CardCheck:
 
 
 class CardChecker:
-    """Checks cards through ``ctx.card_info`` and remembers failures for ``FAILURE_TTL``."""
+    """Card checks through ``ctx.card_info``, with each failure reused for ``FAILURE_TTL`` seconds."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx

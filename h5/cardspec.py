@@ -3,7 +3,7 @@
 ``validate_card`` returns every problem at once, each naming the field path (such as
 ``card.groupon.base_info.title``) and the limit it breaks, in English and Chinese.
 Length limits are bytes of UTF-8, as Weixin counts them: ``string(27)`` fits 9 Chinese
-characters. Weixin itself answers 41011 for a missing field and 45021 for a long one.
+characters. Weixin itself returns 41011 for a missing field and 45021 for a long one.
 """
 
 from __future__ import annotations

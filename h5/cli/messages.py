@@ -1,7 +1,7 @@
 """Messages of the HelloWorld and deposit subcommands, in English and Simplified Chinese.
 
 ``ERRCODES`` maps each Weixin errcode these subcommands meet to its meaning, ``HINTS``
-tells what to do about the common ones, and ``TEXTS`` contains every other line the
+contains what to do about the common ones, and ``TEXTS`` contains every other line the
 subcommands print. The language is ``en`` or ``zh``; ``cli_language`` picks it from
 ``--lang`` or the locale.
 """
@@ -131,7 +131,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "card_valid": {EN: "{path} passed the local checks", ZH: "{path} 通过了本地检查"},
     # qrcode
     "qr_drawing_skipped": {
-        EN: "the answer has no url to draw as a QR code",
+        EN: "the response has no url to draw as a QR code",
         ZH: "返回结果中没有可绘制为二维码的 url",
     },
     "qr_content": {EN: "the QR code contains {url}", ZH: "二维码内容为 {url}"},
