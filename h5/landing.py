@@ -33,6 +33,7 @@ from h5.context import AppContext
 from h5.errors import WeixinError
 from h5.i18n import translate
 from h5.landing_texts import PAGE, SCRIPT
+from h5.store import STORE_ERRORS
 from h5.weixin_types import CardInfo
 from signer import build_card_ext, config_signature, make_nonce
 
@@ -128,6 +129,17 @@ def _weixin_unavailable(exc: Exception, what: str) -> JSONResponse:
     )
 
 
+def _store_unavailable(exc: Exception, what: str) -> JSONResponse:
+    # The exception text may name the database; the response says only what failed.
+    logger.error("reading the %s from the store failed, returning 503: %s: %s", what, type(exc).__name__, exc)
+    return _error_json(
+        503,
+        "store_unavailable",
+        f"the {what} could not be read from the store; try again in {RETRY_AFTER_SECONDS} s",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
 def _checker(request: Request) -> CardChecker:
     checker = getattr(request.app.state, "card_checker", None)
     if checker is None:
@@ -161,6 +173,8 @@ async def jssdk_config(request: Request) -> Response:
         ticket = await ctx.client.jsapi_ticket()
     except (WeixinError, TimeoutError) as exc:
         return _weixin_unavailable(exc, "jsapi_ticket")
+    except STORE_ERRORS as exc:
+        return _store_unavailable(exc, "jsapi_ticket")
 
     timestamp = str(int(time.time()))
     nonce = make_nonce()
@@ -196,6 +210,8 @@ async def card_ext(request: Request) -> Response:
         ticket = await ctx.client.wx_card_ticket()
     except (WeixinError, TimeoutError) as exc:
         return _weixin_unavailable(exc, "wx_card api_ticket")
+    except STORE_ERRORS as exc:
+        return _store_unavailable(exc, "wx_card api_ticket")
 
     timestamp = str(int(time.time()))
     card_list = [
