@@ -157,7 +157,7 @@ def machine() -> str:
 
 # The highest acceptable ratio (ours / reference) of each measurement, in the order of ``main``.
 TARGETS = (
-    0.1,  # a new user agent must cost at most a tenth of user_agents.parse
+    0.02,  # a new user agent must cost at most a fiftieth of user_agents.parse
     None,  # card_ext signing: recorded only; its cost is the nonce and the JSON, both needed
     2.0,  # card-ext over HTTP at most twice a bare /healthz round trip
     16.0,  # deposit scan memory stays within 16 times the file size
