@@ -76,6 +76,10 @@ async def create_demo_card(sandbox: SandboxServer, backend_base: str, store_url:
     return card_id
 
 
+def demo_store_url(folder: Path) -> str:
+    return f"sqlite:///{(folder / 'wxcard.sqlite3').resolve()}"
+
+
 def write_demo_files(folder: Path, card_id: str, sandbox_base: str, merchant_base: str) -> dict[str, str]:
     """Write campaigns.toml and .env for the demo and return the settings as environment variables."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,7 @@ def write_demo_files(folder: Path, card_id: str, sandbox_base: str, merchant_bas
         "WXCARD_APPSECRET": DEFAULT_SECRET,
         "WXCARD_API_BASE": sandbox_base,
         "WXCARD_CAMPAIGNS": str(campaigns.resolve()),
-        "WXCARD_STORE": f"sqlite:///{(folder / 'wxcard.sqlite3').resolve()}",
+        "WXCARD_STORE": demo_store_url(folder),
         "WXCARD_SECRET_KEY": secrets.token_urlsafe(32),
         "WXCARD_PUBLIC_HOSTS": "127.0.0.1,localhost",
         "WXCARD_TOKEN": DEMO_TOKEN,
@@ -164,8 +168,8 @@ def start_servers(args: argparse.Namespace) -> tuple[SandboxServer, ThreadedServ
 
     backend_base = f"http://127.0.0.1:{args.port}"
     merchant_base = f"http://127.0.0.1:{args.merchant_port}"
-    env = write_demo_files(args.dir, "pending", sandbox.base_url, merchant_base)
-    card_id = asyncio.run(create_demo_card(sandbox, backend_base, env["WXCARD_STORE"]))
+    args.dir.mkdir(parents=True, exist_ok=True)
+    card_id = asyncio.run(create_demo_card(sandbox, backend_base, demo_store_url(args.dir)))
     env = write_demo_files(args.dir, card_id, sandbox.base_url, merchant_base)
 
     merchant_page = MerchantPage(backend_base=backend_base, merchant_key=env["WXCARD_MERCHANT_KEY"])
