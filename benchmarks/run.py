@@ -171,7 +171,9 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---|")
     for (name, ours, reference), target in zip(rows, TARGETS):
         ratio = ours / reference
-        verdict = "" if target is None else ("yes" if ratio <= target else "NO")
+        verdict = ""
+        if target is not None:
+            verdict = "yes" if ratio <= target else "NO"
         print(f"| {name} | {ours:.2f} | {reference:.2f} | {ratio:.3f} | {'' if target is None else f'<= {target}'} | {verdict} |")
     return 0
 

@@ -68,7 +68,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    # Starlette would answer "/cards/x/" with a redirect built from the Host header, which
+    # Starlette would respond to "/cards/x/" with a redirect built from the Host header, which
     # anyone can set; an unknown path gets a 404 instead.
     app.router.redirect_slashes = False
     app.state.ctx = ctx

@@ -3,7 +3,7 @@
 Each credential is cached per appid in the shared store with a margin before
 ``expires_in``. Within a process, concurrent callers wait on one ``asyncio.Lock`` per
 credential. Across processes and hosts, a store lock lets one of them fetch while the
-others re-read the store. Whoever takes the lock re-reads the cache first, so a fetch
+others re-read the store. The process that takes the lock re-reads the cache first, so a fetch
 that another process already finished is never repeated and an older response never
 overwrites a newer one.
 """

@@ -130,7 +130,7 @@ def _weixin_unavailable(exc: Exception, what: str) -> JSONResponse:
 
 
 def _store_unavailable(exc: Exception, what: str) -> JSONResponse:
-    # The exception text may name the database; the response says only what failed.
+    # The exception text may name the database; the response names only the failed step.
     logger.error("reading the %s from the store failed, returning 503: %s: %s", what, type(exc).__name__, exc)
     return _error_json(
         503,

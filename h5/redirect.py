@@ -119,7 +119,7 @@ async def reject_other_card(ctx: AppContext, code: str, card_id: str) -> None:
     Weixin returns 40056 or 40073 for a code requested under the wrong card. The code was
     just decrypted, so it exists. A second request without card_id distinguishes an edited
     card_id from a code that was given away. Custom-code cards need card_id, so for them the
-    second request fails and the caller's 40056 stands.
+    second request fails and the caller's 40056 is kept.
     """
     try:
         info = await ctx.client.get_code(code, check_consume=False)

@@ -1,6 +1,6 @@
 """Client classes of the landing page, from the User-Agent header.
 
-Weixin-family clients are told apart by substring tests and one small regular
+Weixin-family clients are distinguished by substring tests and one small regular
 expression for the version, because on Android nearly every user agent is new (device
 model and build differ) and ``user_agents.parse`` costs about 1 ms per uncached string
 (benchmarks/run.py on a 2-core server). ``user_agents`` is consulted only for the

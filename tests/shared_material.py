@@ -1,7 +1,7 @@
 """Loaders for the test vectors and the bug-report cases kept in ``tests/data``.
 
-``signatures.json`` and ``secure_mode.json`` hold official and derived signing vectors;
-``public-bug-kinds.json`` holds small inputs from public bug reports with their right
+``signatures.json`` and ``secure_mode.json`` contain official and derived signing vectors;
+``public-bug-kinds.json`` contains small inputs from public bug reports with their right
 values. They are copies, so a clone of this repository is enough to run the tests.
 """
 

@@ -476,7 +476,7 @@ def test_page_qr_encodes_page_url(backend: Backend) -> None:
 
 
 def test_page_too_long_for_qr_shows_link(backend: Backend) -> None:
-    # A QR code holds at most about 2,300 bytes at level M, so this URL gets the link instead.
+    # A QR code encodes at most about 2,300 bytes at level M, so this URL gets the link instead.
     query = "?outer_str=qr&from=" + "a" * 2400
 
     response, page = get_page(backend, DESKTOP_BROWSER, query=query)

@@ -516,7 +516,7 @@ def test_malformed_weixin_response_handled(sandbox: SandboxServer, tmp_path: Pat
             page = fetch(backend.base_url, f"/cards/redirect?encrypt_code={encrypt_code}&card_id=pCARD&openid={OPENID}")
             consumed = post_json(backend.base_url, "/cards/consume", {"code": "123456789012", "card_id": "pCARD"})
 
-    # The client reports a malformed response as a transport failure, so both say "retry later".
+    # The client reports a malformed response as a transport failure, so both ask the caller to retry later.
     assert page.status == 503
     assert page.headers.get("retry-after")
     assert page.headers.get("referrer-policy") == "no-referrer"

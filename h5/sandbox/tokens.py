@@ -7,8 +7,8 @@ Rules modelled from Weixin's documentation:
   then return 42001. 2000 fetches per app per day (Beijing day), then 45009.
 * ``cgi-bin/stable_token``: isolated from ``cgi-bin/token``. Normal mode returns the same
   token until 300 s before it expires, then a new one while the old one runs out its
-  time. ``force_refresh`` issues a new token and invalidates the old one at once, but
-  only 20 times a day and 30 s apart; otherwise it behaves like normal mode.
+  time. ``force_refresh`` issues a new token and invalidates the old one at once. It
+  does so at most 20 times a day and 30 s apart, and otherwise behaves like normal mode.
 * Tickets (``jsapi``, ``wx_card``) are per app and stay the same for 7200 s.
 """
 

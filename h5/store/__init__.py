@@ -7,7 +7,7 @@ from redis.exceptions import RedisError
 
 from h5.store.base import Delivery, Store, StoredEvent, StoreURLError
 
-# What a store call raises when its database is unreachable, locked or broken. Request
+# Exceptions a store call raises when its database is unreachable, locked or broken. Request
 # handlers catch these to return 503 instead of a 500.
 STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, RedisError, OSError)
 

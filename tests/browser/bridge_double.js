@@ -14,8 +14,8 @@
   const entryUrl = location.href;
   const checksEntryUrl = /iphone|ipad/i.test(navigator.userAgent);
 
-  // Per document: the outcome of wx.config and the bridge names it unlocked. Weixin answers
-  // API calls made before wx.config has finished, or after it failed, with a refusal.
+  // Per document: the outcome of wx.config and the bridge names it unlocked. Weixin rejects
+  // API calls made before wx.config has finished, or after it failed.
   const state = { preVerify: "none", verifiedApis: [] };
 
   function signedUrl() {

@@ -116,7 +116,7 @@ def open_phone(browser: Browser, jssdk_script: str) -> Iterator[Callable[..., Ph
         guard = RequestGuard(jssdk_url, jssdk_script)
         guard.install(context)
         if user_agent in PLATFORMS:
-            # The JS-SDK tells desktops from phones by navigator.platform, which Chromium sets from the host.
+            # The JS-SDK distinguishes desktops from phones by navigator.platform, which Chromium sets from the host.
             context.add_init_script(f"Object.defineProperty(navigator, 'platform', {{get: () => '{PLATFORMS[user_agent]}'}});")
         simulator = None
         if sandbox_base is not None:

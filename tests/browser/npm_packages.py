@@ -24,7 +24,7 @@ NPM_TIMEOUT = 300
 
 
 class NpmUnavailable(RuntimeError):
-    """npm is missing or the install failed; the message says how to fix it."""
+    """npm is missing or the install failed; the message explains how to fix it."""
 
 
 def cache_dir() -> Path:
